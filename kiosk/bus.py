@@ -1,0 +1,137 @@
+"""The room bus, controller side, after zguide's Clone pattern.
+
+One ROUTER answers two requests from DEALER peers, each ``[verb, req_id, body]``:
+
+* ``CMD``: a JSON command; the reply is ``[REPLY, req_id, reply-json]``;
+* ``SNAP``: a key prefix; the reply is one ``[KV, req_id, *update]`` per key and
+  then ``[END, req_id, seq, epoch]``.
+
+One PUB sends every change as ``[key, seq, epoch, body]`` and, every
+heartbeat interval, ``[HUGZ, seq, epoch, ""]`` so that mirrors notice both a
+silent controller and a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+
+import zmq
+import zmq.asyncio
+
+from .controller import RoomController
+from .exceptions import MessageError
+from .messages import HEARTBEAT_KEY, MAX_FRAME_BYTES, Command, Reply, Update
+
+log = logging.getLogger(__name__)
+
+CMD, SNAP, REPLY, KV, END = b"CMD", b"SNAP", b"REPLY", b"KV", b"END"
+SEQ = struct.Struct(">Q")
+
+
+def configure(sock: zmq.Socket) -> zmq.Socket:
+    """Options every bus socket gets: no linger, a hard message size limit."""
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+    return sock
+
+
+class BusServer:
+    """Serves one controller's commands, snapshots and updates on two endpoints."""
+
+    def __init__(self, controller: RoomController, router: str, pub: str, *,
+                 context: zmq.asyncio.Context | None = None, heartbeat: float = 1.0) -> None:
+        self.controller = controller
+        self.context = context or zmq.asyncio.Context.instance()
+        self.heartbeat = heartbeat
+        self._endpoints = (router, pub)
+        self._tasks: list[asyncio.Task] = []
+        self.router: zmq.asyncio.Socket | None = None
+        self.pub: zmq.asyncio.Socket | None = None
+        self.refused = 0
+
+    @property
+    def endpoints(self) -> tuple[str, str]:
+        """The bound (router, pub) endpoints, with real ports when 0 was asked."""
+        if self.router is None or self.pub is None:
+            return self._endpoints
+        return (self.router.getsockopt_string(zmq.LAST_ENDPOINT),
+                self.pub.getsockopt_string(zmq.LAST_ENDPOINT))
+
+    async def start(self) -> None:
+        router_ep, pub_ep = self._endpoints
+        self.router = configure(self.context.socket(zmq.ROUTER))
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.pub = configure(self.context.socket(zmq.PUB))
+        self.pub.setsockopt(zmq.SNDHWM, 100_000)
+        try:
+            self.router.bind(router_ep)
+            self.pub.bind(pub_ep)
+        except zmq.ZMQError:
+            self.router.close()
+            self.pub.close()
+            raise
+        self._tasks = [asyncio.create_task(self._serve(), name="bus-serve"),
+                       asyncio.create_task(self._beat(), name="bus-heartbeat")]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for sock in (self.router, self.pub):
+            if sock is not None:
+                sock.close(linger=0)
+
+    async def publish(self, updates: list[Update]) -> None:
+        for update in updates:
+            await self.pub.send_multipart(update.encode())
+
+    async def _beat(self) -> None:
+        while True:
+            ctl = self.controller
+            await self.pub.send_multipart(
+                [HEARTBEAT_KEY.encode(), SEQ.pack(ctl.seq), ctl.epoch, b""])
+            await asyncio.sleep(self.heartbeat)
+
+    async def _serve(self) -> None:
+        while True:
+            frames = await self.router.recv_multipart()
+            try:
+                await self._answer(frames)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the bus must keep answering whatever one message does
+                log.exception("bus: failed to answer a request")
+
+    async def _answer(self, frames: list[bytes]) -> None:
+        ident, rest = frames[0], frames[1:]
+        req_id = rest[1] if len(rest) == 3 else b""
+        try:
+            if len(rest) != 3:
+                raise MessageError(f"request must have 3 frames (verb, id, body), got {len(rest)}")
+            verb, _, body = rest
+            if verb == CMD:
+                cmd = Command.decode(body)
+                reply, updates = self.controller.handle(cmd)
+                await self.publish(updates)
+                await self.router.send_multipart([ident, REPLY, req_id, reply.encode()])
+            elif verb == SNAP:
+                await self._snapshot(ident, req_id, body.decode("utf-8", "replace"))
+            else:
+                raise MessageError(f"unknown request {verb[:16]!r}; expected CMD or SNAP")
+        except MessageError as exc:
+            self.refused += 1
+            reply = Reply(req_id.decode("ascii", "replace"), False, self.controller.seq,
+                          "schema", str(exc))
+            await self.router.send_multipart([ident, REPLY, req_id, reply.encode()])
+
+    async def _snapshot(self, ident: bytes, req_id: bytes, prefix: str) -> None:
+        ctl = self.controller
+        for update in ctl.snapshot(prefix):
+            await self.router.send_multipart([ident, KV, req_id, *update.encode()])
+        await self.router.send_multipart([ident, END, req_id, SEQ.pack(ctl.seq), ctl.epoch])

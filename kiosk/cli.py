@@ -1,0 +1,235 @@
+"""The ``kiosk`` command group: run a room, and speak to a running one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import zmq.asyncio
+
+from .client import CommandClient
+from .config import DATA_DIR_ENV, RoomConfig, read_runtime
+from .exceptions import BusError, KioskError
+from .mirror import fetch_snapshot
+from .state import ROLES, RoomState
+
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar=DATA_DIR_ENV,
+    default="kiosk-data", show_default=True, show_envvar=True,
+    help="The room's data folder (SQLite file and runtime info).")
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what the room does.")
+def main(verbose: bool) -> None:
+    """Consultation room for networked hybrid counselling."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run_room(config: RoomConfig) -> None:
+    """Run a room until Ctrl-C or SIGTERM, then stop it cleanly."""
+    from .room import Room
+
+    async def serve() -> None:
+        room = Room(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await room.start()
+        except Exception:
+            await room.stop()
+            raise
+        router, pub = room.endpoints
+        click.echo(f"Room {config.room_id} ({config.room_name}) is running.")
+        for name, url in room.urls.items():
+            click.echo(f"  {name:<8} {url}")
+        click.echo(f"  bus      {router} (commands) {pub} (updates)")
+        click.echo(f"  data     {config.data_dir.resolve()}")
+        click.echo("Press Ctrl-C to stop.", err=True)
+        await stop.wait()
+        click.echo("Stopping…", err=True)
+        await room.stop()
+
+    try:
+        asyncio.run(serve())
+    except KioskError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot start the room: {exc}") from None
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=5006, show_default=True,
+              help="Port of the pages (0 picks a free one).")
+@data_dir_option
+def demo(port: int, data_dir: Path) -> None:
+    """Run a whole room in one process on loopback, with embedded defaults."""
+    run_room(RoomConfig(data_dir=data_dir, http_port=port, bus_router="tcp://127.0.0.1:0",
+                        bus_pub="tcp://127.0.0.1:0"))
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              required=True, help="The room's TOML config file.")
+def serve(config_path: str) -> None:
+    """Run a real room (or some of its parts) from a config file."""
+    try:
+        config = RoomConfig.from_toml(config_path)
+    except KioskError as exc:
+        raise click.ClickException(str(exc)) from None
+    run_room(config)
+
+
+# -- ctl: speak to a running room ------------------------------------------------
+@main.group()
+@click.option("--as", "role", type=click.Choice(ROLES), default="counsellor", show_default=True,
+              help="Speak for this role.")
+@click.pass_context
+def ctl(ctx: click.Context, role: str) -> None:
+    """Read and steer a running room over its bus."""
+    ctx.obj = {"role": role}
+
+
+def _runtime(data_dir: Path) -> dict[str, Any]:
+    try:
+        return read_runtime(data_dir)
+    except KioskError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+async def _send(info: dict[str, Any], role: str, name: str, args: dict[str, Any]) -> Any:
+    context = zmq.asyncio.Context()
+    client = CommandClient(info["bus"]["router"], role=role, context=context)
+    try:
+        return await client.request(name, args)
+    finally:
+        await client.close()
+        context.term()
+
+
+def send_command(ctx: click.Context, data_dir: Path, name: str, **args: Any) -> None:
+    """Send one command for the ctl role; exit 1 with the reason when refused."""
+    info = _runtime(data_dir)
+    try:
+        reply = asyncio.run(_send(info, ctx.obj["role"], name, args))
+    except BusError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not reply.ok:
+        click.echo(f"refused ({reply.code}): {reply.error}", err=True)
+        sys.exit(1)
+    extra = f" id={reply.data['id']}" if "id" in reply.data else ""
+    click.echo(f"ok {name} seq={reply.seq}{extra}")
+
+
+async def _status(info: dict[str, Any]) -> RoomState:
+    context = zmq.asyncio.Context()
+    try:
+        items, seq, _ = await fetch_snapshot(context, info["bus"]["router"], "room/")
+    finally:
+        context.term()
+    state = RoomState()
+    state.apply([(u.key, u.value) for u in items], replace=True, seq=seq)
+    return state
+
+
+@ctl.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@data_dir_option
+def status(as_json: bool, data_dir: Path) -> None:
+    """Print the room's state as read over the bus."""
+    info = _runtime(data_dir)
+    try:
+        state = asyncio.run(_status(info))
+    except BusError as exc:
+        raise click.ClickException(str(exc)) from None
+    out = {
+        "room": {"id": state.room_id, "name": state.room_name},
+        "phase": state.phase, "seq": state.seq, "language": state.language,
+        "privacy": state.privacy,
+        "session": {"id": state.session_id, "started": state.session_started}
+        if state.session_id else None,
+        "notes": [n.to_dict() for n in state.notes],
+        "next_steps": [s.to_dict() for s in state.next_steps],
+        "bus": info["bus"], "urls": info.get("urls", {}),
+    }
+    if as_json:
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    visible = sum(n.visible for n in state.notes)
+    click.echo(f"room     {state.room_id} ({state.room_name})")
+    click.echo(f"phase    {state.phase} (bus seq {state.seq})")
+    if state.session_id:
+        click.echo(f"session  {state.session_id} since {state.session_started}")
+    click.echo(f"client   language {state.language}, privacy pause "
+               f"{'on' if state.privacy else 'off'}")
+    click.echo(f"notes    {len(state.notes)} ({visible} visible), "
+               f"next steps {len(state.next_steps)}")
+    click.echo(f"bus      {info['bus']['router']} {info['bus']['pub']}")
+    for name, url in info.get("urls", {}).items():
+        click.echo(f"page     {name:<8} {url}")
+
+
+@ctl.command()
+@click.argument("action", type=click.Choice(["start", "end"]))
+@data_dir_option
+@click.pass_context
+def session(ctx: click.Context, action: str, data_dir: Path) -> None:
+    """Start or end the appointment."""
+    send_command(ctx, data_dir, f"session.{action}")
+
+
+@ctl.command()
+@click.argument("text")
+@click.option("--visible", is_flag=True, help="Show the note to the client.")
+@data_dir_option
+@click.pass_context
+def note(ctx: click.Context, text: str, visible: bool, data_dir: Path) -> None:
+    """Write a note (internal unless --visible)."""
+    send_command(ctx, data_dir, "note.add", text=text, visible=visible)
+
+
+@ctl.command()
+@click.argument("what")
+@click.option("--who", default="client", show_default=True, help="client, or an agency.")
+@click.option("--due", default="", help="Date as YYYY-MM-DD.")
+@data_dir_option
+@click.pass_context
+def step(ctx: click.Context, what: str, who: str, due: str, data_dir: Path) -> None:
+    """Agree a next step."""
+    send_command(ctx, data_dir, "step.add", what=what, who=who, due=due)
+
+
+@ctl.command()
+@data_dir_option
+@click.pass_context
+def reset(ctx: click.Context, data_dir: Path) -> None:
+    """Return the room to idle, closing whatever runs."""
+    send_command(ctx, data_dir, "room.reset")
+
+
+@ctl.command()
+@click.argument("name")
+@click.argument("args", nargs=-1)
+@data_dir_option
+@click.pass_context
+def send(ctx: click.Context, name: str, args: tuple[str, ...], data_dir: Path) -> None:
+    """Send any command: NAME KEY=JSON... (e.g. privacy.set on=true)."""
+    parsed: dict[str, Any] = {}
+    for arg in args:
+        key, sep, raw = arg.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{arg!r} is not KEY=VALUE", param_hint="ARGS")
+        try:
+            parsed[key] = json.loads(raw)
+        except ValueError:
+            parsed[key] = raw
+    send_command(ctx, data_dir, name, **parsed)

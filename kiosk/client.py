@@ -1,0 +1,85 @@
+"""Sending commands to the room controller (DEALER→ROUTER) and awaiting the reply."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from .bus import CMD, REPLY, configure
+from .exceptions import BusError, MessageError
+from .messages import Command, Reply
+
+
+class CommandClient:
+    """One DEALER shared by every sender in a process; replies matched by id."""
+
+    def __init__(self, router: str, *, role: str = "counsellor",
+                 context: zmq.asyncio.Context | None = None, timeout: float = 3.0) -> None:
+        self.router = router
+        self.role = role
+        self.context = context or zmq.asyncio.Context.instance()
+        self.timeout = timeout
+        self._sock: zmq.asyncio.Socket | None = None
+        self._reader: asyncio.Task | None = None
+        self._waiting: dict[bytes, asyncio.Future] = {}
+
+    def _socket(self) -> zmq.asyncio.Socket:
+        if self._sock is None:
+            sock = configure(self.context.socket(zmq.DEALER))
+            # Queue nothing while the controller is away: a stale command must
+            # not run minutes later when it comes back.
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            sock.connect(self.router)
+            self._sock = sock
+            self._reader = asyncio.create_task(self._read(), name="command-replies")
+        return self._sock
+
+    async def request(self, name: str, args: dict[str, Any] | None = None, *,
+                      role: str | None = None, timeout: float | None = None) -> Reply:
+        """Send one command; return the controller's reply (ack or error)."""
+        cmd = Command(name, args or {}, role or self.role)
+        return await self.send(cmd, timeout=timeout)
+
+    async def send(self, cmd: Command, *, timeout: float | None = None) -> Reply:
+        sock = self._socket()
+        req = cmd.id.encode()
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[req] = future
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await sock.send_multipart([CMD, req, cmd.encode()])
+                return await future
+        except TimeoutError:
+            raise BusError(
+                f"the room controller at {self.router} did not answer within {timeout:g} s"
+            ) from None
+        finally:
+            self._waiting.pop(req, None)
+
+    async def _read(self) -> None:
+        while True:
+            frames = await self._sock.recv_multipart()
+            if len(frames) != 3 or frames[0] != REPLY:
+                continue
+            future = self._waiting.get(frames[1])
+            if future is None or future.done():
+                continue
+            try:
+                future.set_result(Reply.decode(frames[2]))
+            except MessageError as exc:
+                future.set_exception(exc)
+
+    async def close(self) -> None:
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None

@@ -1,0 +1,155 @@
+"""The table of room commands: who may send each, in which phases, with which arguments.
+
+The controller checks every command against this table before it touches
+anything. Arguments are checked by small validators that either return the
+clean value or raise :class:`CommandError` with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .exceptions import CommandError
+from .state import PHASES, ROLES
+
+Validator = Callable[[str, Any], Any]
+MISSING = object()
+
+LANGUAGES = ("de", "de-simple", "en", "ar", "tr", "uk", "ru")
+
+
+def text(max_len: int, *, min_len: int = 1) -> Validator:
+    def check(name: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise CommandError("schema", f"'{name}' must be text")
+        value = value.strip()
+        if not min_len <= len(value) <= max_len:
+            raise CommandError("schema", f"'{name}' must be {min_len} to {max_len} characters long")
+        return value
+    return check
+
+
+def boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise CommandError("schema", f"'{name}' must be true or false")
+    return value
+
+
+def integer(lo: int, hi: int) -> Validator:
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise CommandError("schema", f"'{name}' must be a whole number from {lo} to {hi}")
+        return value
+    return check
+
+
+def choice(*options: str) -> Validator:
+    def check(name: str, value: Any) -> str:
+        if value not in options:
+            raise CommandError("schema", f"'{name}' must be one of: {', '.join(options)}")
+        return value
+    return check
+
+
+def iso_date(name: str, value: Any) -> str:
+    if value in ("", None):
+        return ""
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise CommandError("schema", f"'{name}' must be a date as YYYY-MM-DD") from None
+
+
+@dataclass(frozen=True)
+class Arg:
+    check: Validator
+    default: Any = MISSING
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one command needs to be accepted."""
+
+    name: str
+    roles: frozenset[str]
+    phases: frozenset[str]
+    args: dict[str, Arg] = field(default_factory=dict)
+    doc: str = ""
+
+    def validate(self, args: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(args) - set(self.args)
+        if unknown:
+            raise CommandError(
+                "schema",
+                f"'{self.name}' takes no argument {', '.join(sorted(map(repr, unknown)))}")
+        clean = {}
+        for name, arg in self.args.items():
+            if name in args:
+                clean[name] = arg.check(name, args[name])
+            elif arg.default is MISSING:
+                raise CommandError("schema", f"'{self.name}' needs the argument '{name}'")
+            elif arg.default is not None:
+                clean[name] = arg.default
+        return clean
+
+
+ALL_PHASES = frozenset(PHASES)
+IN_TALK = frozenset({"consulting", "wrap_up"})
+COUNSELLOR = frozenset({"counsellor"})
+CLIENT = frozenset({"kiosk"})
+BOTH = frozenset({"counsellor", "kiosk"})
+NOTE_ID = Arg(integer(1, 2**53))
+
+
+def _spec(name: str, roles: frozenset[str], phases: frozenset[str] | set[str], doc: str,
+          **args: Arg) -> Spec:
+    return Spec(name, roles, frozenset(phases), args, doc)
+
+
+COMMANDS: dict[str, Spec] = {s.name: s for s in [
+    _spec("ping", frozenset(ROLES), ALL_PHASES, "Answer with the current sequence number."),
+    _spec("checkin", CLIENT, {"idle"}, "The client checks in at the touch screen.",
+          code=Arg(text(32), default=None)),
+    _spec("language.set", BOTH, ALL_PHASES, "Set the client's language.",
+          language=Arg(choice(*LANGUAGES))),
+    _spec("session.start", COUNSELLOR, {"idle", "welcome"}, "Start the appointment."),
+    _spec("session.end", COUNSELLOR, {"consulting"}, "End the talk; the client sees the summary."),
+    _spec("room.reset", COUNSELLOR, ALL_PHASES - {"idle"},
+          "Close whatever runs and return the room to idle."),
+    _spec("note.add", COUNSELLOR, IN_TALK, "Write a note, visible to the client or internal.",
+          text=Arg(text(4000)), visible=Arg(boolean, default=False)),
+    _spec("note.update", COUNSELLOR, IN_TALK, "Change a note's text or visibility.",
+          id=NOTE_ID, text=Arg(text(4000), default=None), visible=Arg(boolean, default=None)),
+    _spec("note.delete", COUNSELLOR, IN_TALK, "Remove a note.", id=NOTE_ID),
+    _spec("step.add", COUNSELLOR, IN_TALK, "Agree a next step.",
+          what=Arg(text(500)), who=Arg(text(120), default="client"),
+          due=Arg(iso_date, default="")),
+    _spec("step.delete", COUNSELLOR, IN_TALK, "Remove a next step.", id=NOTE_ID),
+    _spec("privacy.set", BOTH, {"welcome", "consulting", "wrap_up"},
+          "Pause (on) or resume (off) all video.", on=Arg(boolean)),
+    _spec("survey.begin", BOTH, {"wrap_up"}, "Move from the summary to the survey."),
+    _spec("survey.submit", CLIENT, {"survey"}, "Answer the anonymous survey.",
+          satisfaction=Arg(integer(1, 5)), ease=Arg(integer(1, 5)),
+          recommend=Arg(integer(0, 10))),
+    _spec("survey.skip", CLIENT, {"wrap_up", "survey"}, "Leave without answering the survey."),
+]}
+
+
+def check(name: str, role: str, phase: str, args: dict[str, Any]) -> tuple[Spec, dict[str, Any]]:
+    """Validate one command; return its spec and clean arguments or raise CommandError."""
+    spec = COMMANDS.get(name)
+    if spec is None:
+        raise CommandError("schema", f"unknown command '{name}'")
+    if role not in ROLES:
+        raise CommandError("schema", f"unknown role '{role}' (known: {', '.join(ROLES)})")
+    if role not in spec.roles:
+        raise CommandError("role", f"the {role} may not send '{name}'")
+    clean = spec.validate(args)
+    if phase not in spec.phases:
+        allowed = ", ".join(p for p in PHASES if p in spec.phases)
+        raise CommandError(
+            "phase", f"'{name}' is not allowed while the room is {phase} (allowed: {allowed})")
+    return spec, clean

@@ -1,0 +1,143 @@
+"""Configuration of a room, as a dataclass read from a TOML file.
+
+Every field has a default, so ``kiosk demo`` runs with none. A config file
+names only what differs, in the sections ``[room]``, ``[http]`` and ``[bus]``::
+
+    [room]
+    id = "raum-2"
+    name = "Beratungsraum 2"
+    data_dir = "/var/lib/kiosk"
+
+    [http]
+    port = 8080
+
+    [bus]
+    router = "tcp://127.0.0.1:5581"
+    pub = "tcp://127.0.0.1:5582"
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .exceptions import ConfigError
+
+DATA_DIR_ENV = "KIOSK_DATA_DIR"
+RUNTIME_FILE = "room.json"
+PARTS = ("controller", "web")
+_ENDPOINT = re.compile(r"^(tcp://[^\s:]+:\d+|ipc://\S+|inproc://\S+)$")
+
+# (section, key in file) -> field name
+_FILE_KEYS = {
+    ("room", "id"): "room_id", ("room", "name"): "room_name", ("room", "agency"): "agency",
+    ("room", "data_dir"): "data_dir", ("room", "run"): "run",
+    ("http", "address"): "http_address", ("http", "port"): "http_port",
+    ("http", "allowed_origins"): "allowed_origins",
+    ("bus", "router"): "bus_router", ("bus", "pub"): "bus_pub",
+    ("bus", "heartbeat"): "heartbeat", ("bus", "silence"): "silence",
+}
+
+
+def default_data_dir() -> Path:
+    """``$KIOSK_DATA_DIR``, or ``./kiosk-data``."""
+    return Path(os.environ.get(DATA_DIR_ENV) or "kiosk-data")
+
+
+@dataclass
+class RoomConfig:
+    """How one room runs."""
+
+    room_id: str = "raum-1"
+    """Identifier of the room: letters, digits and dashes; part of every bus key."""
+    room_name: str = "Beratungsraum 1"
+    """Name shown on the screens."""
+    agency: str = "Agentur für Arbeit Musterstadt"
+    """The agency that runs the room, shown on the welcome screen."""
+    data_dir: Path = field(default_factory=default_data_dir)
+    """Folder of the SQLite file and the runtime file that ``kiosk ctl`` reads."""
+    run: tuple[str, ...] = PARTS
+    """Which parts this process runs: ``controller`` (bus and state), ``web`` (pages)."""
+    http_address: str = "127.0.0.1"
+    """Address the page server listens on."""
+    http_port: int = 5006
+    """Port of the page server; 0 picks a free one."""
+    allowed_origins: tuple[str, ...] = ()
+    """Extra ``host:port`` origins allowed to open the websocket (own address always is)."""
+    bus_router: str = "tcp://127.0.0.1:5571"
+    """Endpoint of the controller's ROUTER (commands and snapshots)."""
+    bus_pub: str = "tcp://127.0.0.1:5572"
+    """Endpoint of the controller's PUB (updates and heartbeats)."""
+    heartbeat: float = 1.0
+    """Seconds between the controller's heartbeats."""
+    silence: float = 5.0
+    """Seconds without a message after which a mirror resynchronises."""
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        self.run = tuple(self.run)
+        self.allowed_origins = tuple(self.allowed_origins)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}", self.room_id):
+            raise ConfigError(f"room id {self.room_id!r} may hold only letters, digits and dashes")
+        for name in ("bus_router", "bus_pub"):
+            if not _ENDPOINT.match(getattr(self, name)):
+                raise ConfigError(f"{name} {getattr(self, name)!r} is not a ZeroMQ endpoint "
+                                  "(tcp://host:port, ipc://path or inproc://name)")
+        if not 0 <= int(self.http_port) <= 65535:
+            raise ConfigError(f"http port {self.http_port} is out of range")
+        unknown = set(self.run) - set(PARTS)
+        if unknown or not self.run:
+            raise ConfigError(f"run must name some of {', '.join(PARTS)}, got {list(self.run)}")
+        if not self.heartbeat > 0 or not self.silence > self.heartbeat:
+            raise ConfigError("heartbeat must be positive and silence longer than it")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "room.db"
+
+    @property
+    def runtime_path(self) -> Path:
+        return self.data_dir / RUNTIME_FILE
+
+    def with_(self, **changes: Any) -> RoomConfig:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> RoomConfig:
+        """Read a config file; unknown keys and bad values raise ConfigError."""
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        values: dict[str, Any] = {}
+        for section, table in raw.items():
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: '{section}' must be a section like [{section}]")
+            for key, value in table.items():
+                name = _FILE_KEYS.get((section, key))
+                if name is None:
+                    raise ConfigError(f"{path}: unknown setting [{section}] {key}")
+                values[name] = value
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+
+def read_runtime(data_dir: Path) -> dict[str, Any]:
+    """What a running room wrote about itself: endpoints, page URLs, pid."""
+    path = Path(data_dir) / RUNTIME_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no room is running with data dir {data_dir} (no {path}); start one with "
+            f"'kiosk demo' or 'kiosk serve', or pass --data-dir / set {DATA_DIR_ENV}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path} is damaged: {exc}") from None

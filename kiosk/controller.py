@@ -1,0 +1,228 @@
+"""The room controller: the only writer of the room's state.
+
+``handle`` checks a command against the command table, writes what must
+persist in one transaction, then folds the change into its own state and
+returns the keyed updates to publish. A refused command changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from . import commands
+from .exceptions import CommandError
+from .messages import Command, Reply, Update
+from .state import DEFAULT_LANGUAGE, Note, RoomState, Step, room_key
+from .store import Store, now
+
+log = logging.getLogger(__name__)
+
+Changes = list[tuple[str, Any]]
+#: Commands whose first change is a new item; the reply carries its id.
+CREATES = frozenset({"session.start", "note.add", "step.add"})
+
+
+class RoomController:
+    """Validates commands, persists them, and keeps the keyed state to publish."""
+
+    def __init__(self, store: Store, room_id: str, room_name: str) -> None:
+        self.store = store
+        self.epoch = os.urandom(8)
+        self.seq = 0
+        self.kv: dict[str, Update] = {}
+        self.state = RoomState(room_id=room_id, room_name=room_name)
+        self._load(room_id, room_name)
+        self._handlers: dict[str, Callable[[dict[str, Any]], Changes]] = {
+            "ping": lambda args: [],
+            "checkin": self._checkin,
+            "language.set": self._language,
+            "session.start": self._session_start,
+            "session.end": self._session_end,
+            "room.reset": self._to_idle,
+            "note.add": self._note_add,
+            "note.update": self._note_update,
+            "note.delete": self._note_delete,
+            "step.add": self._step_add,
+            "step.delete": self._step_delete,
+            "privacy.set": self._privacy,
+            "survey.begin": lambda args: self._set_room(phase="survey"),
+            "survey.submit": self._survey_submit,
+            "survey.skip": self._to_idle,
+        }
+
+    # -- reading ---------------------------------------------------------
+    def _load(self, room_id: str, room_name: str) -> None:
+        """Rebuild the state from the database (at start and after a restart)."""
+        db = self.store.db
+        rooms = db["rooms"]
+        with self.store.transaction():
+            if not rooms.count_where("id = ?", [room_id]):
+                rooms.insert({"id": room_id, "name": room_name, "phase": "idle",
+                              "language": DEFAULT_LANGUAGE, "privacy": 0, "session_id": None,
+                              "updated_at": now()})
+            elif room_name:
+                rooms.update(room_id, {"name": room_name})
+        row = rooms.get(room_id)
+        values: dict[str, Any] = {
+            "room_name": row["name"], "phase": row["phase"], "language": row["language"],
+            "privacy": bool(row["privacy"]), "session_id": row["session_id"],
+        }
+        if row["session_id"]:
+            sid = row["session_id"]
+            values["session_started"] = db["sessions"].get(sid)["started_at"]
+            values["notes"] = [
+                Note(r["id"], r["text"], bool(r["visible"]))
+                for r in db["notes"].rows_where("session_id = ?", [sid], order_by="id")]
+            values["next_steps"] = [
+                Step(r["id"], r["what"], r["who"], r["due"] or "")
+                for r in db["next_steps"].rows_where("session_id = ?", [sid], order_by="id")]
+        self.state.param.update(**values)
+        for key, value in self.state.to_updates().items():
+            self._publishable(key, value)
+
+    def snapshot(self, prefix: str = "") -> list[Update]:
+        """Every current key under ``prefix``, for a newcomer."""
+        return [u for k, u in sorted(self.kv.items()) if k.startswith(prefix)]
+
+    # -- writing ---------------------------------------------------------
+    def handle(self, cmd: Command) -> tuple[Reply, list[Update]]:
+        """Check and apply one command; return the reply and the updates to publish."""
+        try:
+            spec, args = commands.check(cmd.name, cmd.role, self.state.phase, cmd.args)
+            changes = self._handlers[spec.name](args)
+        except CommandError as exc:
+            return Reply(cmd.id, False, self.seq, exc.code, exc.message), []
+        data = {}
+        if changes and changes[0][1] is not None and spec.name in CREATES:
+            data["id"] = changes[0][1]["id"]
+        updates = [self._publishable(key, value) for key, value in changes]
+        self.state.apply(changes, seq=self.seq)
+        return Reply(cmd.id, True, self.seq, data=data), updates
+
+    def _publishable(self, key: str, value: Any) -> Update:
+        self.seq += 1
+        update = Update(key, self.seq, self.epoch, value)
+        if value is None:
+            self.kv.pop(key, None)
+        else:
+            self.kv[key] = update
+        return update
+
+    def _key(self, *parts: object) -> str:
+        return room_key(self.state.room_id, *parts)
+
+    def _set_room(self, **fields: Any) -> Changes:
+        """Persist fields of the room row; return their changes."""
+        with self.store.transaction() as db:
+            db["rooms"].update(self.state.room_id, {**fields, "updated_at": now()})
+        return self._room_changes(fields)
+
+    def _room_changes(self, fields: dict[str, Any]) -> Changes:
+        out: Changes = []
+        for name, value in fields.items():
+            if name == "privacy":
+                out.append((self._key("privacy"), bool(value)))
+            elif name in ("phase", "language"):
+                out.append((self._key(name), value))
+        return out
+
+    # -- handlers: each persists first, then returns its changes -----------
+    def _checkin(self, args: dict[str, Any]) -> Changes:
+        # The appointment code is not stored: it would link the session to a person.
+        return self._set_room(phase="welcome")
+
+    def _language(self, args: dict[str, Any]) -> Changes:
+        return self._set_room(language=args["language"])
+
+    def _privacy(self, args: dict[str, Any]) -> Changes:
+        return self._set_room(privacy=int(args["on"]))
+
+    def _session_start(self, args: dict[str, Any]) -> Changes:
+        sid, started = uuid.uuid4().hex, now()
+        with self.store.transaction() as db:
+            db["sessions"].insert({"id": sid, "room_id": self.state.room_id, "mode": "room",
+                                   "started_at": started})
+            db["rooms"].update(self.state.room_id,
+                               {"phase": "consulting", "session_id": sid, "updated_at": started})
+        return [(self._key("session"), {"id": sid, "started": started}),
+                (self._key("phase"), "consulting")]
+
+    def _session_end(self, args: dict[str, Any]) -> Changes:
+        ended = now()
+        with self.store.transaction() as db:
+            db["sessions"].update(self.state.session_id, {"ended_at": ended})
+            db["rooms"].update(self.state.room_id, {"phase": "wrap_up", "updated_at": ended})
+        return [(self._key("phase"), "wrap_up")]
+
+    def _to_idle(self, args: dict[str, Any]) -> Changes:
+        """Close the session (if any) and wipe everything personal from the screens."""
+        sid, closed = self.state.session_id, now()
+        with self.store.transaction() as db:
+            if sid:
+                session = db["sessions"].get(sid)
+                db["sessions"].update(sid, {"ended_at": session["ended_at"] or closed,
+                                            "closed_at": closed})
+            db["rooms"].update(self.state.room_id, {
+                "phase": "idle", "session_id": None, "language": DEFAULT_LANGUAGE,
+                "privacy": 0, "updated_at": closed})
+        changes: Changes = [(self._key("notes", n.id), None) for n in self.state.notes]
+        changes += [(self._key("steps", s.id), None) for s in self.state.next_steps]
+        if sid:
+            changes.append((self._key("session"), None))
+        return changes + self._room_changes(
+            {"language": DEFAULT_LANGUAGE, "privacy": 0, "phase": "idle"})
+
+    def _survey_submit(self, args: dict[str, Any]) -> Changes:
+        day = dt.datetime.now(dt.UTC).date().isoformat()
+        with self.store.transaction() as db:
+            db["survey_answers"].insert({"day": day, **args})
+        return self._to_idle(args)
+
+    def _note_add(self, args: dict[str, Any]) -> Changes:
+        stamp = now()
+        with self.store.transaction() as db:
+            row_id = db["notes"].insert({
+                "session_id": self.state.session_id, "text": args["text"],
+                "visible": int(args["visible"]), "created_at": stamp, "updated_at": stamp,
+            }).last_pk
+        return [(self._key("notes", row_id), Note(row_id, args["text"], args["visible"]).to_dict())]
+
+    def _find(self, items: list, item_id: int, what: str) -> Any:
+        for item in items:
+            if item.id == item_id:
+                return item
+        raise CommandError("state", f"there is no {what} {item_id} in this session")
+
+    def _note_update(self, args: dict[str, Any]) -> Changes:
+        note = self._find(self.state.notes, args["id"], "note")
+        text = args.get("text", note.text)
+        visible = args.get("visible", note.visible)
+        with self.store.transaction() as db:
+            db["notes"].update(note.id, {"text": text, "visible": int(visible),
+                                         "updated_at": now()})
+        return [(self._key("notes", note.id), Note(note.id, text, visible).to_dict())]
+
+    def _note_delete(self, args: dict[str, Any]) -> Changes:
+        note = self._find(self.state.notes, args["id"], "note")
+        with self.store.transaction() as db:
+            db["notes"].delete(note.id)
+        return [(self._key("notes", note.id), None)]
+
+    def _step_add(self, args: dict[str, Any]) -> Changes:
+        with self.store.transaction() as db:
+            row_id = db["next_steps"].insert({
+                "session_id": self.state.session_id, "what": args["what"], "who": args["who"],
+                "due": args["due"], "created_at": now()}).last_pk
+        step = Step(row_id, args["what"], args["who"], args["due"])
+        return [(self._key("steps", row_id), step.to_dict())]
+
+    def _step_delete(self, args: dict[str, Any]) -> Changes:
+        step = self._find(self.state.next_steps, args["id"], "next step")
+        with self.store.transaction() as db:
+            db["next_steps"].delete(step.id)
+        return [(self._key("steps", step.id), None)]

@@ -1,0 +1,37 @@
+"""All errors the kiosk raises, in one place."""
+
+from __future__ import annotations
+
+
+class KioskError(Exception):
+    """Base class of every kiosk error."""
+
+
+class ConfigError(KioskError):
+    """A configuration file or value is missing or invalid."""
+
+
+class MessageError(KioskError):
+    """A bus message is malformed, truncated or too large."""
+
+
+class CommandError(KioskError):
+    """A command was refused; ``code`` says which check failed.
+
+    Codes: ``schema`` (bad name or arguments), ``role`` (sender may not send
+    it), ``phase`` (not allowed in the room's current phase), ``state`` (refers
+    to something that does not exist).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class BusError(KioskError):
+    """The room bus could not be reached or answered with an error."""
+
+
+class StoreError(KioskError):
+    """The room's database could not be opened or migrated."""

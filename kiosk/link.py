@@ -1,0 +1,57 @@
+"""A process's link to its room: the mirrored state plus a command sender.
+
+Views, the CLI and notebooks all reach the room through a :class:`RoomLink`;
+none of them opens a socket of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import zmq.asyncio
+
+from .client import CommandClient
+from .config import default_data_dir, read_runtime
+from .exceptions import CommandError
+from .messages import Reply
+from .mirror import Mirror
+from .state import RoomState
+
+
+class RoomLink:
+    """Mirror of one room's state and the way to send it commands."""
+
+    def __init__(self, router: str, pub: str, *, context: zmq.asyncio.Context | None = None,
+                 silence: float = 5.0, urls: dict[str, str] | None = None) -> None:
+        self.state = RoomState()
+        self.router, self.pub = router, pub
+        self.urls = urls or {}
+        self.mirror = Mirror(self.state, router, pub, context=context, silence=silence)
+        self.client = CommandClient(router, context=context)
+
+    @classmethod
+    async def connect(cls, data_dir: str | Path | None = None, **kwargs: Any) -> RoomLink:
+        """Join the room running with ``data_dir`` (e.g. from JupyterLab)."""
+        info = read_runtime(Path(data_dir) if data_dir else default_data_dir())
+        link = cls(info["bus"]["router"], info["bus"]["pub"], urls=info.get("urls"), **kwargs)
+        await link.start()
+        return link
+
+    async def start(self, wait: float | None = 5.0) -> None:
+        await self.mirror.start(wait=wait)
+
+    async def close(self) -> None:
+        await self.mirror.close()
+        await self.client.close()
+
+    async def send(self, role: str, name: str, **args: Any) -> Reply:
+        """Send a command as ``role``; return the reply (ack or error)."""
+        return await self.client.request(name, args, role=role)
+
+    async def must(self, role: str, name: str, **args: Any) -> Reply:
+        """Like :meth:`send`, but raise CommandError when refused."""
+        reply = await self.send(role, name, **args)
+        if not reply.ok:
+            raise CommandError(reply.code, reply.error)
+        return reply

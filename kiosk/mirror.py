@@ -1,0 +1,149 @@
+"""A live copy of the room state, fed by the bus (the Clone pattern's client).
+
+The mirror subscribes first, then asks for a snapshot, drops queued updates
+older than the snapshot and applies the rest in order. A sequence gap, a new
+controller epoch, a bad message or ``silence`` seconds without even a
+heartbeat make it resynchronise by itself with fresh sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import zmq
+import zmq.asyncio
+
+from .bus import END, KV, SEQ, SNAP, configure
+from .exceptions import BusError, MessageError
+from .messages import HEARTBEAT_KEY, Update, new_id
+from .state import RoomState
+
+log = logging.getLogger(__name__)
+
+DRAIN = 1000  # most updates folded into one batch
+
+
+async def fetch_snapshot(context: zmq.asyncio.Context, router: str, prefix: str = "",
+                         timeout: float = 3.0) -> tuple[list[Update], int, bytes]:
+    """Ask the controller for every key under ``prefix``: (updates, seq, epoch)."""
+    sock = configure(context.socket(zmq.DEALER))
+    sock.connect(router)
+    req = new_id().encode()
+    items: list[Update] = []
+    try:
+        await sock.send_multipart([SNAP, req, prefix.encode()])
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not await sock.poll(left * 1000):
+                raise BusError(f"no snapshot from the room controller at {router}")
+            frames = await sock.recv_multipart()
+            if len(frames) < 2 or frames[1] != req:
+                continue
+            if frames[0] == KV:
+                items.append(Update.decode(frames[2:]))
+            elif frames[0] == END and len(frames) == 4 and len(frames[2]) == SEQ.size:
+                return items, SEQ.unpack(frames[2])[0], bytes(frames[3])
+            else:
+                raise MessageError(f"unexpected snapshot frame {frames[0][:16]!r}")
+    finally:
+        sock.close(linger=0)
+
+
+class _Resync(Exception):
+    """Internal: the mirror must take a fresh snapshot."""
+
+
+class Mirror:
+    """Keeps a :class:`RoomState` equal to the controller's, across gaps and restarts."""
+
+    def __init__(self, state: RoomState, router: str, pub: str, *, prefix: str = "room/",
+                 context: zmq.asyncio.Context | None = None, silence: float = 5.0) -> None:
+        self.state = state
+        self.router, self.pub = router, pub
+        self.prefix = prefix
+        self.context = context or zmq.asyncio.Context.instance()
+        self.silence = silence
+        self.epoch = b""
+        self.resyncs = 0
+        self.last_heard = 0.0
+        self._task: asyncio.Task | None = None
+        self._synced = asyncio.Event()
+
+    async def start(self, wait: float | None = 5.0) -> None:
+        """Start following; with ``wait``, return once the first snapshot is in."""
+        self._task = asyncio.create_task(self._run(), name="mirror")
+        if wait:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._synced.wait(), wait)
+
+    async def wait_synced(self, timeout: float = 5.0) -> None:
+        await asyncio.wait_for(self._synced.wait(), timeout)
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.state.synced = False
+
+    async def _run(self) -> None:
+        while True:
+            sub = configure(self.context.socket(zmq.SUB))
+            sub.setsockopt(zmq.RCVHWM, 100_000)
+            try:
+                sub.connect(self.pub)
+                sub.subscribe(self.prefix.encode())
+                sub.subscribe(HEARTBEAT_KEY.encode())
+                await self._follow(sub)
+            except (_Resync, BusError, MessageError) as exc:
+                self._synced.clear()
+                if self.state.synced:
+                    log.info("mirror: resynchronising (%s)", exc)
+                self.state.synced = False
+                self.resyncs += 1
+                await asyncio.sleep(0.05)
+            finally:
+                sub.close(linger=0)
+
+    async def _follow(self, sub: zmq.asyncio.Socket) -> None:
+        items, seq, epoch = await fetch_snapshot(self.context, self.router, self.prefix,
+                                                 timeout=self.silence)
+        self.epoch, self.last_heard = epoch, time.monotonic()
+        self.state.apply([(u.key, u.value) for u in items], replace=True, seq=seq)
+        self.state.synced = True
+        self._synced.set()
+        drain = zmq.Socket.shadow(sub.underlying)
+        while True:
+            if not await sub.poll(self.silence * 1000):
+                raise _Resync(f"nothing heard for {self.silence:g} s")
+            batch: list[tuple[str, object]] = []
+            try:
+                for _ in range(DRAIN):
+                    seq = self._accept(Update.decode(drain.recv_multipart(zmq.NOBLOCK)), seq,
+                                       batch)
+            except zmq.Again:
+                pass
+            finally:
+                if batch:
+                    self.state.apply(batch, seq=seq)
+
+    def _accept(self, update: Update, seq: int, batch: list) -> int:
+        """Check one update against the stream; return the new last sequence number."""
+        self.last_heard = time.monotonic()
+        if update.epoch != self.epoch:
+            raise _Resync("the controller restarted")
+        if update.key == HEARTBEAT_KEY:
+            if update.seq > seq:
+                raise _Resync(f"heartbeat at {update.seq}, mirror at {seq}")
+            return seq
+        if update.seq <= seq:
+            return seq  # older than the snapshot
+        if update.seq != seq + 1:
+            raise _Resync(f"gap: expected {seq + 1}, got {update.seq}")
+        batch.append((update.key, update.value))
+        return update.seq

@@ -1,0 +1,127 @@
+"""A whole room in one process: store, controller, bus and page server.
+
+``Room`` runs the parts its config names on the current asyncio loop, and
+writes ``room.json`` into the data dir so that ``kiosk ctl`` and notebooks
+find the bus endpoints and page URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import zmq.asyncio
+
+from .bus import BusServer
+from .config import RoomConfig
+from .controller import RoomController
+from .link import RoomLink
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((address, 0))
+        return sock.getsockname()[1]
+
+
+def _with_port(endpoint: str) -> str:
+    """Replace a ``tcp://host:0`` endpoint's port by a free one."""
+    if endpoint.startswith("tcp://") and endpoint.endswith(":0"):
+        host = endpoint[6:-2]
+        return f"tcp://{host}:{free_port(host)}"
+    return endpoint
+
+
+class Room:
+    """The parts of one room that this process runs, started and stopped together."""
+
+    def __init__(self, config: RoomConfig, *, context: zmq.asyncio.Context | None = None) -> None:
+        self.config = config
+        self._own_context = context is None
+        self.context = context or zmq.asyncio.Context()
+        self.started = time.monotonic()
+        self.store: Store | None = None
+        self.controller: RoomController | None = None
+        self.bus: BusServer | None = None
+        self.link: RoomLink | None = None
+        self.server: Any = None
+        self.port = config.http_port
+
+    @property
+    def endpoints(self) -> tuple[str, str]:
+        if self.bus is not None:
+            return self.bus.endpoints
+        return self.config.bus_router, self.config.bus_pub
+
+    @property
+    def urls(self) -> dict[str, str]:
+        if "web" not in self.config.run:
+            return {}
+        host = self.config.http_address
+        host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "") else host
+        base = f"http://{host}:{self.port}"
+        return {name: f"{base}/{name}" for name in ("kiosk", "control", "display", "healthz")}
+
+    async def start(self) -> None:
+        cfg = self.config
+        if "controller" in cfg.run:
+            self.store = Store(cfg.db_path)
+            self.controller = RoomController(self.store, cfg.room_id, cfg.room_name)
+            self.bus = BusServer(self.controller, _with_port(cfg.bus_router),
+                                 _with_port(cfg.bus_pub), context=self.context,
+                                 heartbeat=cfg.heartbeat)
+            await self.bus.start()
+        if "web" in cfg.run:
+            from .server import build_server, health_of  # Panel only where pages are served
+
+            router, pub = self.endpoints
+            self.link = RoomLink(router, pub, context=self.context, silence=cfg.silence)
+            await self.link.start()
+            self.port = cfg.http_port or free_port(cfg.http_address)
+            origins = [f"{h}:{self.port}" for h in ("localhost", "127.0.0.1",
+                                                    cfg.http_address)]
+            self.server = build_server(
+                self.link, address=cfg.http_address, port=self.port,
+                origins=sorted(set(origins) | set(cfg.allowed_origins)),
+                health=lambda: {**health_of(self.link, self.started)})
+            self.server.start()
+            self.link.urls = self.urls
+        self._write_runtime()
+
+    def _write_runtime(self) -> None:
+        router, pub = self.endpoints
+        info = {"room_id": self.config.room_id, "pid": os.getpid(),
+                "bus": {"router": router, "pub": pub}, "urls": self.urls}
+        path = self.config.runtime_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
+        tmp.replace(path)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.unlisten()
+            self.server.stop()
+            self.server = None
+        if self.link is not None:
+            await self.link.close()
+        if self.bus is not None:
+            await self.bus.close()
+        if self.store is not None:
+            self.store.close()
+        if self._own_context:
+            self.context.term()
+        try:
+            info = json.loads(self.config.runtime_path.read_text(encoding="utf-8"))
+            if info.get("pid") == os.getpid():
+                self.config.runtime_path.unlink()
+        except (OSError, ValueError):
+            pass

@@ -1,0 +1,136 @@
+"""The room's state as a param model, with no Panel import.
+
+The controller owns the one writable copy; every other process holds a mirror
+fed by bus updates. Updates are keyed ``room/<id>/<field>[/<item>]``; this
+module knows how to fold them into the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import param
+
+PHASES = ("idle", "welcome", "consulting", "wrap_up", "survey")
+ROLES = ("counsellor", "kiosk", "display")
+DEFAULT_LANGUAGE = "de"
+
+
+@dataclass(frozen=True)
+class Note:
+    """One entry of the shared notes; only visible ones reach the client."""
+
+    id: int
+    text: str
+    visible: bool = False
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Note:
+        return cls(id=int(obj["id"]), text=str(obj["text"]), visible=bool(obj["visible"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Step:
+    """An agreed next step: what, who does it, and by when (ISO date or "")."""
+
+    id: int
+    what: str
+    who: str = "client"
+    due: str = ""
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Step:
+        return cls(id=int(obj["id"]), what=str(obj["what"]), who=str(obj["who"]),
+                   due=str(obj.get("due") or ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def room_key(room_id: str, *parts: object) -> str:
+    """The bus key of one piece of a room's state, e.g. ``room/r1/notes/3``."""
+    return "/".join(["room", room_id, *(str(p) for p in parts)])
+
+
+class RoomState(param.Parameterized):
+    """Everything the room's screens show, as the controller last published it."""
+
+    room_id = param.String(default="", doc="Identifier of the room, part of every bus key.")
+    room_name = param.String(default="", doc="Name shown on the screens.")
+    phase = param.Selector(objects=list(PHASES), default="idle", doc="Where the appointment is.")
+    session_id = param.String(default=None, allow_None=True, doc="Running session, if any.")
+    session_started = param.String(default=None, allow_None=True, doc="ISO time it started.")
+    language = param.String(default=DEFAULT_LANGUAGE, doc="The client's language code.")
+    privacy = param.Boolean(default=False, doc="Privacy pause: all video stops while on.")
+    notes = param.List(default=[], item_type=Note, doc="Shared notes, oldest first.")
+    next_steps = param.List(default=[], item_type=Step, doc="Agreed next steps, oldest first.")
+    seq = param.Integer(default=0, doc="Bus sequence number of the last applied update.")
+    synced = param.Boolean(default=False, doc="True while the mirror follows a live controller.")
+
+    @property
+    def visible_notes(self) -> list[Note]:
+        return [n for n in self.notes if n.visible]
+
+    def to_updates(self) -> dict[str, Any]:
+        """The state as bus keys and values (what a snapshot carries)."""
+        rid = self.room_id
+        out: dict[str, Any] = {
+            room_key(rid, "info"): {"name": self.room_name},
+            room_key(rid, "phase"): self.phase,
+            room_key(rid, "language"): self.language,
+            room_key(rid, "privacy"): self.privacy,
+        }
+        if self.session_id:
+            out[room_key(rid, "session")] = {"id": self.session_id, "started": self.session_started}
+        for note in self.notes:
+            out[room_key(rid, "notes", note.id)] = note.to_dict()
+        for step in self.next_steps:
+            out[room_key(rid, "steps", step.id)] = step.to_dict()
+        return out
+
+    def apply(self, items: Iterable[tuple[str, Any]], *, replace: bool = False,
+              seq: int | None = None) -> None:
+        """Fold keyed updates into the model in one batch; ``replace`` starts from defaults."""
+        values: dict[str, Any] = {}
+        if replace:
+            values.update(session_id=None, session_started=None, language=DEFAULT_LANGUAGE,
+                          privacy=False, notes=[], next_steps=[], phase="idle")
+        for key, value in items:
+            self._fold(values, key, value)
+        if seq is not None:
+            values["seq"] = seq
+        self.param.update(**values)
+
+    def _fold(self, values: dict[str, Any], key: str, value: Any) -> None:
+        parts = key.split("/")
+        if len(parts) < 3 or parts[0] != "room":
+            return
+        room_id, field = parts[1], parts[2]
+        if self.room_id and room_id != self.room_id:
+            return
+        values.setdefault("room_id", room_id)
+        if field == "info":
+            values["room_name"] = (value or {}).get("name", "")
+        elif field == "phase":
+            values["phase"] = value if value in PHASES else "idle"
+        elif field == "language":
+            values["language"] = value or DEFAULT_LANGUAGE
+        elif field == "privacy":
+            values["privacy"] = bool(value)
+        elif field == "session":
+            values["session_id"] = value["id"] if value else None
+            values["session_started"] = value.get("started") if value else None
+        elif field in ("notes", "steps") and len(parts) == 4:
+            name, kind = ("notes", Note) if field == "notes" else ("next_steps", Step)
+            items = {item.id: item for item in values.get(name, getattr(self, name))}
+            item_id = int(parts[3])
+            if value is None:
+                items.pop(item_id, None)
+            else:
+                items[item_id] = kind.from_dict(value)
+            values[name] = [items[i] for i in sorted(items)]

@@ -1,0 +1,115 @@
+"""The room's SQLite file: one connection, WAL, busy timeout, named migrations.
+
+Every migration is a named function applied once, in order, at start; the
+table ``_migrations`` records which ran. Later features append migrations and
+never edit an applied one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from .exceptions import StoreError
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def _m001_rooms_sessions_notes(db: sqlite_utils.Database) -> None:
+    db["rooms"].create({
+        "id": str, "name": str, "phase": str, "language": str, "privacy": int,
+        "session_id": str, "updated_at": str,
+    }, pk="id")
+    # Session metadata only: never a client's name or contact.
+    db["sessions"].create({
+        "id": str, "room_id": str, "mode": str, "started_at": str, "ended_at": str,
+        "closed_at": str,
+    }, pk="id", foreign_keys=[("room_id", "rooms", "id")])
+    db["sessions"].create_index(["room_id", "started_at"])
+    db["notes"].create({
+        "id": int, "session_id": str, "text": str, "visible": int,
+        "created_at": str, "updated_at": str,
+    }, pk="id", foreign_keys=[("session_id", "sessions", "id")])
+    db["notes"].create_index(["session_id"])
+    db["next_steps"].create({
+        "id": int, "session_id": str, "what": str, "who": str, "due": str, "created_at": str,
+    }, pk="id", foreign_keys=[("session_id", "sessions", "id")])
+    db["next_steps"].create_index(["session_id"])
+
+
+def _m002_survey_answers(db: sqlite_utils.Database) -> None:
+    # Anonymous by construction: no session, device or time finer than the day.
+    db["survey_answers"].create({
+        "day": str, "satisfaction": int, "ease": int, "recommend": int,
+    })
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_rooms_sessions_notes", _m001_rooms_sessions_notes),
+    ("002_survey_answers", _m002_survey_answers),
+]
+
+
+def now() -> str:
+    """The current UTC time as ISO 8601 with seconds."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """The one SQLite file of a room, migrated on open."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL keeps every committed transaction through a crash
+            # or kill of the process; only a power cut may lose the last few (the
+            # file stays consistent). FULL would add an fsync (~0.25 ms) per command.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self.db = sqlite_utils.Database(conn)
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the room database {self.path}: {exc}") from exc
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not applied yet; return their names."""
+        self.db["_migrations"].create({"name": str, "applied_at": str}, pk="name",
+                                      if_not_exists=True)
+        done = {row["name"] for row in self.db["_migrations"].rows}
+        applied = []
+        for name, func in MIGRATIONS:
+            if name in done:
+                continue
+            with self.transaction():
+                func(self.db)
+                self.db["_migrations"].insert({"name": name, "applied_at": now()})
+            applied.append(name)
+        return applied
+
+    @property
+    def applied(self) -> list[str]:
+        return [row["name"] for row in self.db["_migrations"].rows_where(order_by="name")]
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """All writes inside commit together, or none on an exception."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.conn.close()

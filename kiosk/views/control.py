@@ -1,0 +1,150 @@
+"""/control: the counsellor's tablet.
+
+Start and end the appointment, write notes (internal, or visible to the
+client at once), agree next steps, pause video. Every action is one command
+to the controller; a refusal is shown with its reason.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+
+from ..state import Note, Step
+from .base import STYLES, RoomView, escape
+
+PHASE_LABELS = {"idle": "Frei", "welcome": "Klient:in wartet", "consulting": "Im Gespräch",
+                "wrap_up": "Abschluss", "survey": "Umfrage"}
+
+
+class ControlView(RoomView):
+    """The counsellor's tablet page."""
+
+    role = "counsellor"
+
+    note_text = param.String(default="", doc="Draft of the next note.")
+    note_visible = param.Boolean(default=True, doc="Show the next note to the client.")
+    step_what = param.String(default="", doc="Draft next step: what.")
+    step_who = param.String(default="client", doc="Draft next step: who (client or agency).")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self._status = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES])
+        self._start = pn.widgets.Button(name="Sitzung starten", button_type="primary", height=56)
+        self._end = pn.widgets.Button(name="Sitzung beenden", button_type="warning", height=56)
+        self._reset = pn.widgets.Button(name="Raum zurücksetzen", button_type="light", height=56)
+        self._privacy = pn.widgets.Button(name="Video pausieren", button_type="default",
+                                          height=56)
+        self._start.on_click(self._on_start)
+        self._end.on_click(self._on_end)
+        self._reset.on_click(self._on_reset)
+        self._privacy.on_click(self._on_privacy)
+        self._add_note = pn.widgets.Button(name="Notiz hinzufügen", button_type="primary",
+                                           height=48)
+        self._add_note.on_click(self._on_add_note)
+        self._add_step = pn.widgets.Button(name="Schritt hinzufügen", button_type="primary",
+                                           height=48)
+        self._add_step.on_click(self._on_add_step)
+        self._notes = pn.Column(sizing_mode="stretch_width", css_classes=["control-notes"])
+        self._steps = pn.Column(sizing_mode="stretch_width")
+        self._error = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES])
+        self._editor = pn.Column(
+            pn.pane.HTML("<h2>Notizen</h2>", stylesheets=[STYLES]),
+            pn.widgets.TextAreaInput.from_param(
+                self.param.note_text, name="Neue Notiz", placeholder="Was wurde besprochen?",
+                height=110, sizing_mode="stretch_width"),
+            pn.Row(pn.widgets.Checkbox.from_param(self.param.note_visible,
+                                                  name="Für Klient:in sichtbar"),
+                   self._add_note),
+            self._notes,
+            pn.pane.HTML("<h2>Nächste Schritte</h2>", stylesheets=[STYLES]),
+            pn.Row(pn.widgets.TextInput.from_param(self.param.step_what, name="Was",
+                                                   sizing_mode="stretch_width"),
+                   pn.widgets.TextInput.from_param(self.param.step_who, name="Wer", width=180),
+                   self._add_step, sizing_mode="stretch_width"),
+            self._steps, sizing_mode="stretch_width")
+        self._layout = pn.Column(
+            self._status, pn.Row(self._start, self._end, self._privacy, self._reset),
+            self._error, self._editor, sizing_mode="stretch_both",
+            styles={"padding": "1.5rem 2rem"})
+        self.watch_state(self._render, "phase", "privacy", "room_name", "synced")
+        self.watch_state(self._render_items, "notes", "next_steps")
+        self.param.watch(self._show_error, "error")
+        self._render()
+        self._render_items()
+
+    def __panel__(self):
+        return self._layout
+
+    def _render(self, *events) -> None:
+        s = self.state
+        online = "" if s.synced else " · <span class='error'>keine Verbindung</span>"
+        self._status.object = (
+            f"<div class='room'>{escape(s.room_name)}</div>"
+            f"<h1>Beratung</h1><span class='phase'>{PHASE_LABELS[s.phase]}</span>{online}")
+        self._start.visible = s.phase in ("idle", "welcome")
+        self._end.visible = s.phase == "consulting"
+        self._reset.visible = s.phase != "idle"
+        self._privacy.visible = s.phase in ("welcome", "consulting", "wrap_up")
+        self._privacy.name = "Video fortsetzen" if s.privacy else "Video pausieren"
+        self._editor.visible = s.phase in ("consulting", "wrap_up")
+
+    def _render_items(self, *events) -> None:
+        self._notes.objects = [self._note_row(n) for n in self.state.notes]
+        self._steps.objects = [self._step_row(s) for s in self.state.next_steps]
+
+    def _note_row(self, note: Note) -> pn.Row:
+        label = "sichtbar" if note.visible else "intern"
+        toggle = pn.widgets.Button(
+            name="Verbergen" if note.visible else "Für Klient:in zeigen",
+            button_type="success" if not note.visible else "default", height=44)
+        delete = pn.widgets.Button(name="Löschen", button_type="light", height=44)
+        note_id, shown = note.id, note.visible
+
+        async def on_toggle(event) -> None:
+            await self.send("note.update", id=note_id, visible=not shown)
+
+        async def on_delete(event) -> None:
+            await self.send("note.delete", id=note_id)
+
+        toggle.on_click(on_toggle)
+        delete.on_click(on_delete)
+        text = pn.pane.HTML(f"<div><b>[{label}]</b> {escape(note.text)}</div>",
+                            sizing_mode="stretch_width", stylesheets=[STYLES])
+        return pn.Row(text, toggle, delete, sizing_mode="stretch_width")
+
+    def _step_row(self, step: Step) -> pn.Row:
+        delete = pn.widgets.Button(name="Löschen", button_type="light", height=44)
+        step_id = step.id
+
+        async def on_delete(event) -> None:
+            await self.send("step.delete", id=step_id)
+
+        delete.on_click(on_delete)
+        who = "Klient:in" if step.who == "client" else step.who
+        text = pn.pane.HTML(f"<div>{escape(step.what)} <i>({escape(who)})</i></div>",
+                            sizing_mode="stretch_width", stylesheets=[STYLES])
+        return pn.Row(text, delete, sizing_mode="stretch_width")
+
+    def _show_error(self, event) -> None:
+        self._error.object = f"<p class='error'>{escape(event.new)}</p>" if event.new else ""
+
+    async def _on_start(self, event) -> None:
+        await self.send("session.start")
+
+    async def _on_end(self, event) -> None:
+        await self.send("session.end")
+
+    async def _on_reset(self, event) -> None:
+        await self.send("room.reset")
+
+    async def _on_privacy(self, event) -> None:
+        await self.send("privacy.set", on=not self.state.privacy)
+
+    async def _on_add_note(self, event) -> None:
+        if await self.send("note.add", text=self.note_text, visible=self.note_visible):
+            self.note_text = ""
+
+    async def _on_add_step(self, event) -> None:
+        if await self.send("step.add", what=self.step_what, who=self.step_who or "client"):
+            self.step_what = ""

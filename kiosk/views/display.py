@@ -1,0 +1,48 @@
+"""/display: the room's second display, facing the client.
+
+Shows the shared notes and next steps as they are written; partner video
+tiles join here with the partner-video feature. During a privacy pause the
+screen shows only a notice.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+
+from ..i18n import t
+from .base import STYLES, RoomView, escape, items_html
+
+
+class DisplayView(RoomView):
+    """The second display: the talk's shared notes, large and calm."""
+
+    role = "display"
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self._header = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES])
+        self._body = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
+                                  css_classes=["display-body"])
+        self._layout = pn.Column(self._header, self._body, sizing_mode="stretch_both",
+                                 styles={"padding": "2rem 3rem", "background": "#ffffff"})
+        self.watch_state(self._render, "phase", "language", "room_name", "privacy", "notes",
+                         "next_steps")
+        self._render()
+
+    def __panel__(self):
+        return self._layout
+
+    def _render(self, *events) -> None:
+        state, lang = self.state, self.state.language
+        self._header.object = f"<div class='room'>{escape(state.room_name)}</div>"
+        if state.privacy:
+            html = f"<p class='notice'>{escape(t(lang, 'privacy.notice'))}</p>"
+        elif state.phase in ("consulting", "wrap_up"):
+            html = f"<h1>{escape(t(lang, 'talk.title'))}</h1>" + items_html(
+                state.visible_notes, state.next_steps, notes_title=t(lang, "talk.notes"),
+                steps_title=t(lang, "talk.steps"), empty=t(lang, "talk.empty"),
+                who_client=t(lang, "who.client"))
+        else:
+            html = (f"<h1>{escape(t(lang, 'welcome.title'))}</h1>"
+                    f"<p class='lead'>{escape(t(lang, 'welcome.lead'))}</p>")
+        self._body.object = html
