@@ -1,0 +1,218 @@
+"""Shared fixtures: free ports, fresh data dirs, rooms on real sockets, Chromium pages.
+
+Everything is made fresh per test in ``tmp_path``: keys, databases and
+ports never leak from one test into another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import zmq.asyncio
+
+from kiosk.bus import BusServer
+from kiosk.client import CommandClient
+from kiosk.config import RoomConfig
+from kiosk.controller import RoomController
+from kiosk.mirror import Mirror
+from kiosk.room import Room, free_port
+from kiosk.state import RoomState
+from kiosk.store import Store
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+]
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def store(data_dir: Path) -> Iterator[Store]:
+    s = Store(data_dir / "room.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def controller(store: Store) -> RoomController:
+    return RoomController(store, "r1", "Raum 1")
+
+
+@pytest.fixture
+async def zctx() -> AsyncIterator[zmq.asyncio.Context]:
+    ctx = zmq.asyncio.Context()
+    yield ctx
+    ctx.destroy(linger=0)
+
+
+class BusRoom:
+    """A controller and its bus on real sockets in the test's loop."""
+
+    def __init__(self, store_path: Path, ctx: zmq.asyncio.Context, router: str, pub: str,
+                 heartbeat: float = 1.0) -> None:
+        self.store_path, self.ctx, self.heartbeat = store_path, ctx, heartbeat
+        self.router, self.pub = router, pub
+        self._mirrors: list[Mirror] = []
+        self._clients: list[CommandClient] = []
+        self.bus: BusServer | None = None
+
+    async def start(self) -> BusRoom:
+        self.store = Store(self.store_path)
+        self.controller = RoomController(self.store, "r1", "Raum 1")
+        self.bus = BusServer(self.controller, self.router, self.pub, context=self.ctx,
+                             heartbeat=self.heartbeat)
+        await self.bus.start()
+        self.router, self.pub = self.bus.endpoints
+        return self
+
+    async def stop(self) -> None:
+        if self.bus is not None:
+            await self.bus.close()
+            self.store.close()
+            self.bus = None
+
+    async def mirror(self, silence: float = 5.0) -> Mirror:
+        m = Mirror(RoomState(), self.router, self.pub, context=self.ctx, silence=silence)
+        await m.start()
+        self._mirrors.append(m)
+        return m
+
+    def client(self, role: str = "counsellor") -> CommandClient:
+        c = CommandClient(self.router, role=role, context=self.ctx)
+        self._clients.append(c)
+        return c
+
+    async def close(self) -> None:
+        for m in self._mirrors:
+            await m.close()
+        for c in self._clients:
+            await c.close()
+        await self.stop()
+
+
+def endpoints(transport: str, tmp_path: Path) -> tuple[str, str]:
+    if transport == "tcp":
+        return "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+    if transport == "ipc":
+        return f"ipc://{tmp_path}/router.sock", f"ipc://{tmp_path}/pub.sock"
+    name = os.urandom(4).hex()
+    return f"inproc://router-{name}", f"inproc://pub-{name}"
+
+
+@pytest.fixture
+async def bus_room(tmp_path: Path, zctx) -> AsyncIterator[BusRoom]:
+    """A room's controller and bus on tcp loopback, running in the test's loop."""
+    room = BusRoom(tmp_path / "room.db", zctx, *endpoints("tcp", tmp_path))
+    await room.start()
+    yield room
+    await room.close()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until ``predicate()`` holds, or fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+class ThreadedRoom:
+    """A whole room (controller, bus, pages) on its own loop in a thread."""
+
+    def __init__(self, config: RoomConfig) -> None:
+        self.config = config
+        self.loop = asyncio.new_event_loop()
+        self.room = Room(config)
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self) -> ThreadedRoom:
+        self._thread.start()
+        self.call(self.room.start())
+        return self
+
+    def call(self, coro, timeout: float = 20.0):
+        """Run a coroutine on the room's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def command(self, name: str, role: str = "counsellor", **args):
+        return self.call(self.room.link.send(role, name, **args))
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return self.room.urls
+
+    @property
+    def state(self) -> RoomState:
+        return self.room.link.state
+
+    def stop(self) -> None:
+        self.call(self.room.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def room_config(data_dir: Path, port: int) -> RoomConfig:
+    return RoomConfig(data_dir=data_dir, http_port=port, bus_router="tcp://127.0.0.1:0",
+                      bus_pub="tcp://127.0.0.1:0")
+
+
+@pytest.fixture
+def live_room(room_config: RoomConfig) -> Iterator[ThreadedRoom]:
+    """A whole room with its pages, served from a thread for browser and HTTP tests."""
+    room = ThreadedRoom(room_config).start()
+    yield room
+    room.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for the test session."""
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: run the README's test command, which installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Open a page in a fresh browser context (its own cookies and storage)."""
+    contexts = []
+
+    def open_page(url: str | None = None, **kwargs):
+        ctx = browser.new_context(viewport={"width": 1280, "height": 800}, **kwargs)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        if url:
+            page.goto(url)
+        return page
+
+    yield open_page
+    for ctx in contexts:
+        ctx.close()
