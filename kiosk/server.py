@@ -72,6 +72,9 @@ def build_server(link: RoomLink, *, address: str, port: int, origins: list[str],
         routes, port=port, address=address, websocket_origin=origins, title=titles,
         loop=loop or IOLoop.current(), start=False, show=False,
         extra_patterns=[(r"/healthz", HealthHandler, {"health": health})],
+        # A closed tab's session (and its watchers on the shared state) goes
+        # within seconds, not Bokeh's default quarter of a minute.
+        check_unused_sessions_milliseconds=1000, unused_session_lifetime_milliseconds=2000,
     )
 
 

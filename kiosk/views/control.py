@@ -30,19 +30,19 @@ class ControlView(RoomView):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self._status = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES])
-        self._start = pn.widgets.Button(name="Sitzung starten", button_type="primary", height=56)
-        self._end = pn.widgets.Button(name="Sitzung beenden", button_type="warning", height=56)
-        self._reset = pn.widgets.Button(name="Raum zurücksetzen", button_type="light", height=56)
-        self._privacy = pn.widgets.Button(name="Video pausieren", button_type="default",
+        self._start = pn.widgets.Button(label="Sitzung starten", color="primary", height=56)
+        self._end = pn.widgets.Button(label="Sitzung beenden", color="warning", height=56)
+        self._reset = pn.widgets.Button(label="Raum zurücksetzen", color="light", height=56)
+        self._privacy = pn.widgets.Button(label="Video pausieren", color="default",
                                           height=56)
         self._start.on_click(self._on_start)
         self._end.on_click(self._on_end)
         self._reset.on_click(self._on_reset)
         self._privacy.on_click(self._on_privacy)
-        self._add_note = pn.widgets.Button(name="Notiz hinzufügen", button_type="primary",
+        self._add_note = pn.widgets.Button(label="Notiz hinzufügen", color="primary",
                                            height=48)
         self._add_note.on_click(self._on_add_note)
-        self._add_step = pn.widgets.Button(name="Schritt hinzufügen", button_type="primary",
+        self._add_step = pn.widgets.Button(label="Schritt hinzufügen", color="primary",
                                            height=48)
         self._add_step.on_click(self._on_add_step)
         self._notes = pn.Column(sizing_mode="stretch_width", css_classes=["control-notes"])
@@ -53,8 +53,8 @@ class ControlView(RoomView):
             pn.widgets.TextAreaInput.from_param(
                 self.param.note_text, name="Neue Notiz", placeholder="Was wurde besprochen?",
                 height=110, sizing_mode="stretch_width"),
-            pn.Row(pn.widgets.Checkbox.from_param(self.param.note_visible,
-                                                  name="Für Klient:in sichtbar"),
+            pn.Row(pn.widgets.Toggle.from_param(self.param.note_visible,
+                                                name="Für Klient:in sichtbar", height=48),
                    self._add_note),
             self._notes,
             pn.pane.HTML("<h2>Nächste Schritte</h2>", stylesheets=[STYLES]),
@@ -86,7 +86,7 @@ class ControlView(RoomView):
         self._end.visible = s.phase == "consulting"
         self._reset.visible = s.phase != "idle"
         self._privacy.visible = s.phase in ("welcome", "consulting", "wrap_up")
-        self._privacy.name = "Video fortsetzen" if s.privacy else "Video pausieren"
+        self._privacy.label = "Video fortsetzen" if s.privacy else "Video pausieren"
         self._editor.visible = s.phase in ("consulting", "wrap_up")
 
     def _render_items(self, *events) -> None:
@@ -96,9 +96,9 @@ class ControlView(RoomView):
     def _note_row(self, note: Note) -> pn.Row:
         label = "sichtbar" if note.visible else "intern"
         toggle = pn.widgets.Button(
-            name="Verbergen" if note.visible else "Für Klient:in zeigen",
-            button_type="success" if not note.visible else "default", height=44)
-        delete = pn.widgets.Button(name="Löschen", button_type="light", height=44)
+            label="Verbergen" if note.visible else "Für Klient:in zeigen",
+            color="success" if not note.visible else "default", height=44)
+        delete = pn.widgets.Button(label="Löschen", color="light", height=44)
         note_id, shown = note.id, note.visible
 
         async def on_toggle(event) -> None:
@@ -114,7 +114,7 @@ class ControlView(RoomView):
         return pn.Row(text, toggle, delete, sizing_mode="stretch_width")
 
     def _step_row(self, step: Step) -> pn.Row:
-        delete = pn.widgets.Button(name="Löschen", button_type="light", height=44)
+        delete = pn.widgets.Button(label="Löschen", color="light", height=44)
         step_id = step.id
 
         async def on_delete(event) -> None:

@@ -52,15 +52,15 @@ class KioskView(RoomView):
         return t(self.state.language, key)
 
     def _button(self, key: str, action, kind: str = "primary") -> pn.widgets.Button:
-        button = pn.widgets.Button(name=self._t(key), button_type=kind, **BIG)
+        button = pn.widgets.Button(label=self._t(key), color=kind, **BIG)
         button.on_click(action)
         return button
 
     def _survey_form(self) -> pn.Column:
         def group(name: str, options: list[int]) -> pn.widgets.RadioButtonGroup:
             return pn.widgets.RadioButtonGroup.from_param(
-                self.param[name], options=options, button_type="primary",
-                button_style="outline", height=56, stylesheets=[
+                self.param[name], options=options, color="primary",
+                variant="outline", height=56, stylesheets=[
                     ":host .bk-btn { font-size: 1.3rem; min-width: 52px; }"])
         self._questions = {name: pn.pane.HTML(stylesheets=[STYLES])
                            for name in ("satisfaction", "ease", "recommend")}
