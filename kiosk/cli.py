@@ -40,14 +40,15 @@ def run_room(config: RoomConfig) -> None:
     async def serve() -> None:
         room = Room(config)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         try:
             await room.start()
         except Exception:
             await room.stop()
             raise
+        # After start: Panel's server puts its own SIGINT handler in place.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         router, pub = room.endpoints
         click.echo(f"Room {config.room_id} ({config.room_name}) is running.")
         for name, url in room.urls.items():

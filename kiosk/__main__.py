@@ -1,0 +1,5 @@
+"""python -m kiosk: the kiosk command group."""
+
+from .cli import main
+
+main()

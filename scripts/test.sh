@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Every check, on a fresh machine: a virtual environment, the package with its
+# test extras, Debian's chromium when missing, then ruff and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test,dev]"
+.venv/bin/ruff check .
+.venv/bin/python -m pytest "$@"
