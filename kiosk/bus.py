@@ -73,6 +73,9 @@ class BusServer:
             self.router.close()
             self.pub.close()
             raise
+        # PUB never blocks (it drops at the high-water mark), so updates go out
+        # through a plain socket on the same handle, without a future per send.
+        self._pub_now = zmq.Socket.shadow(self.pub.underlying)
         self._tasks = [asyncio.create_task(self._serve(), name="bus-serve"),
                        asyncio.create_task(self._beat(), name="bus-heartbeat")]
 
@@ -87,14 +90,16 @@ class BusServer:
             if sock is not None:
                 sock.close(linger=0)
 
-    async def publish(self, updates: list[Update]) -> None:
+    def publish(self, updates: list[Update]) -> None:
+        """Send updates to every subscriber, in order."""
+        send = self._pub_now.send_multipart
         for update in updates:
-            await self.pub.send_multipart(update.encode())
+            send(update.encode())
 
     async def _beat(self) -> None:
         while True:
             ctl = self.controller
-            await self.pub.send_multipart(
+            self._pub_now.send_multipart(
                 [HEARTBEAT_KEY.encode(), SEQ.pack(ctl.seq), ctl.epoch, b""])
             await asyncio.sleep(self.heartbeat)
 
@@ -118,7 +123,7 @@ class BusServer:
             if verb == CMD:
                 cmd = Command.decode(body)
                 reply, updates = self.controller.handle(cmd)
-                await self.publish(updates)
+                self.publish(updates)
                 await self.router.send_multipart([ident, REPLY, req_id, reply.encode()])
             elif verb == SNAP:
                 await self._snapshot(ident, req_id, body.decode("utf-8", "replace"))

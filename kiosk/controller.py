@@ -118,8 +118,8 @@ class RoomController:
 
     def _set_room(self, **fields: Any) -> Changes:
         """Persist fields of the room row; return their changes."""
-        with self.store.transaction() as db:
-            db["rooms"].update(self.state.room_id, {**fields, "updated_at": now()})
+        with self.store.transaction():
+            self.store.update("rooms", self.state.room_id, {**fields, "updated_at": now()})
         return self._room_changes(fields)
 
     def _room_changes(self, fields: dict[str, Any]) -> Changes:
@@ -144,19 +144,20 @@ class RoomController:
 
     def _session_start(self, args: dict[str, Any]) -> Changes:
         sid, started = uuid.uuid4().hex, now()
-        with self.store.transaction() as db:
-            db["sessions"].insert({"id": sid, "room_id": self.state.room_id, "mode": "room",
-                                   "started_at": started})
-            db["rooms"].update(self.state.room_id,
-                               {"phase": "consulting", "session_id": sid, "updated_at": started})
+        with self.store.transaction():
+            self.store.insert("sessions", {"id": sid, "room_id": self.state.room_id,
+                                           "mode": "room", "started_at": started})
+            self.store.update("rooms", self.state.room_id,
+                              {"phase": "consulting", "session_id": sid, "updated_at": started})
         return [(self._key("session"), {"id": sid, "started": started}),
                 (self._key("phase"), "consulting")]
 
     def _session_end(self, args: dict[str, Any]) -> Changes:
         ended = now()
-        with self.store.transaction() as db:
-            db["sessions"].update(self.state.session_id, {"ended_at": ended})
-            db["rooms"].update(self.state.room_id, {"phase": "wrap_up", "updated_at": ended})
+        with self.store.transaction():
+            self.store.update("sessions", self.state.session_id, {"ended_at": ended})
+            self.store.update("rooms", self.state.room_id,
+                              {"phase": "wrap_up", "updated_at": ended})
         return [(self._key("phase"), "wrap_up")]
 
     def _to_idle(self, args: dict[str, Any]) -> Changes:
@@ -165,9 +166,9 @@ class RoomController:
         with self.store.transaction() as db:
             if sid:
                 session = db["sessions"].get(sid)
-                db["sessions"].update(sid, {"ended_at": session["ended_at"] or closed,
-                                            "closed_at": closed})
-            db["rooms"].update(self.state.room_id, {
+                self.store.update("sessions", sid, {"ended_at": session["ended_at"] or closed,
+                                                    "closed_at": closed})
+            self.store.update("rooms", self.state.room_id, {
                 "phase": "idle", "session_id": None, "language": DEFAULT_LANGUAGE,
                 "privacy": 0, "updated_at": closed})
         changes: Changes = [(self._key("notes", n.id), None) for n in self.state.notes]
@@ -179,17 +180,16 @@ class RoomController:
 
     def _survey_submit(self, args: dict[str, Any]) -> Changes:
         day = dt.datetime.now(dt.UTC).date().isoformat()
-        with self.store.transaction() as db:
-            db["survey_answers"].insert({"day": day, **args})
+        with self.store.transaction():
+            self.store.insert("survey_answers", {"day": day, **args})
         return self._to_idle(args)
 
     def _note_add(self, args: dict[str, Any]) -> Changes:
         stamp = now()
-        with self.store.transaction() as db:
-            row_id = db["notes"].insert({
+        with self.store.transaction():
+            row_id = self.store.insert("notes", {
                 "session_id": self.state.session_id, "text": args["text"],
-                "visible": int(args["visible"]), "created_at": stamp, "updated_at": stamp,
-            }).last_pk
+                "visible": int(args["visible"]), "created_at": stamp, "updated_at": stamp})
         return [(self._key("notes", row_id), Note(row_id, args["text"], args["visible"]).to_dict())]
 
     def _find(self, items: list, item_id: int, what: str) -> Any:
@@ -202,27 +202,27 @@ class RoomController:
         note = self._find(self.state.notes, args["id"], "note")
         text = args.get("text", note.text)
         visible = args.get("visible", note.visible)
-        with self.store.transaction() as db:
-            db["notes"].update(note.id, {"text": text, "visible": int(visible),
-                                         "updated_at": now()})
+        with self.store.transaction():
+            self.store.update("notes", note.id, {"text": text, "visible": int(visible),
+                                                 "updated_at": now()})
         return [(self._key("notes", note.id), Note(note.id, text, visible).to_dict())]
 
     def _note_delete(self, args: dict[str, Any]) -> Changes:
         note = self._find(self.state.notes, args["id"], "note")
-        with self.store.transaction() as db:
-            db["notes"].delete(note.id)
+        with self.store.transaction():
+            self.store.delete("notes", note.id)
         return [(self._key("notes", note.id), None)]
 
     def _step_add(self, args: dict[str, Any]) -> Changes:
-        with self.store.transaction() as db:
-            row_id = db["next_steps"].insert({
+        with self.store.transaction():
+            row_id = self.store.insert("next_steps", {
                 "session_id": self.state.session_id, "what": args["what"], "who": args["who"],
-                "due": args["due"], "created_at": now()}).last_pk
+                "due": args["due"], "created_at": now()})
         step = Step(row_id, args["what"], args["who"], args["due"])
         return [(self._key("steps", row_id), step.to_dict())]
 
     def _step_delete(self, args: dict[str, Any]) -> Changes:
         step = self._find(self.state.next_steps, args["id"], "next step")
-        with self.store.transaction() as db:
-            db["next_steps"].delete(step.id)
+        with self.store.transaction():
+            self.store.delete("next_steps", step.id)
         return [(self._key("steps", step.id), None)]

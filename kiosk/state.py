@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import param
+from param.parameterized import batch_call_watchers
 
 PHASES = ("idle", "welcome", "consulting", "wrap_up", "survey")
 ROLES = ("counsellor", "kiosk", "display")
@@ -97,16 +98,24 @@ class RoomState(param.Parameterized):
               seq: int | None = None) -> None:
         """Fold keyed updates into the model in one batch; ``replace`` starts from defaults."""
         values: dict[str, Any] = {}
+        lists: dict[str, dict[int, Any]] = {}
         if replace:
             values.update(session_id=None, session_started=None, language=DEFAULT_LANGUAGE,
-                          privacy=False, notes=[], next_steps=[], phase="idle")
+                          privacy=False, phase="idle")
+            lists = {"notes": {}, "next_steps": {}}
         for key, value in items:
-            self._fold(values, key, value)
+            self._fold(values, lists, key, value)
+        for name, by_id in lists.items():
+            values[name] = [by_id[i] for i in sorted(by_id)]
         if seq is not None:
             values["seq"] = seq
-        self.param.update(**values)
+        with batch_call_watchers(self):  # watchers see one consistent change
+            for name, value in values.items():
+                if name in ("notes", "next_steps") or getattr(self, name) != value:
+                    setattr(self, name, value)
 
-    def _fold(self, values: dict[str, Any], key: str, value: Any) -> None:
+    def _fold(self, values: dict[str, Any], lists: dict[str, dict[int, Any]], key: str,
+              value: Any) -> None:
         parts = key.split("/")
         if len(parts) < 3 or parts[0] != "room":
             return
@@ -127,10 +136,10 @@ class RoomState(param.Parameterized):
             values["session_started"] = value.get("started") if value else None
         elif field in ("notes", "steps") and len(parts) == 4:
             name, kind = ("notes", Note) if field == "notes" else ("next_steps", Step)
-            items = {item.id: item for item in values.get(name, getattr(self, name))}
+            if name not in lists:
+                lists[name] = {item.id: item for item in getattr(self, name)}
             item_id = int(parts[3])
             if value is None:
-                items.pop(item_id, None)
+                lists[name].pop(item_id, None)
             else:
-                items[item_id] = kind.from_dict(value)
-            values[name] = [items[i] for i in sorted(items)]
+                lists[name][item_id] = kind.from_dict(value)

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -110,6 +111,22 @@ class Store:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        """Insert one row with plain SQL (the hot path of every command); return its rowid."""
+        cols = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        cur = self.db.conn.execute(f"INSERT INTO [{table}] ({cols}) VALUES ({marks})",
+                                   list(row.values()))
+        return cur.lastrowid
+
+    def update(self, table: str, pk: Any, fields: dict[str, Any]) -> None:
+        """Set ``fields`` on the row whose ``id`` is ``pk``."""
+        sets = ", ".join(f"[{name}] = ?" for name in fields)
+        self.db.conn.execute(f"UPDATE [{table}] SET {sets} WHERE id = ?", [*fields.values(), pk])
+
+    def delete(self, table: str, pk: Any) -> None:
+        self.db.conn.execute(f"DELETE FROM [{table}] WHERE id = ?", [pk])
 
     def close(self) -> None:
         self.db.conn.close()
