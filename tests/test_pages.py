@@ -86,9 +86,8 @@ def test_the_first_real_flow(live_room, new_page):
     expect(kiosk.locator("h1")).to_have_text("Drei kurze Fragen")
     kiosk.get_by_role("button", name="Antworten senden").click()
     expect(kiosk.get_by_text("Bitte beantworten Sie alle drei Fragen")).to_be_visible()
-    for nth, answer in enumerate(["5", "4", "9"]):
-        kiosk.get_by_role("button", name=answer, exact=True).nth(
-            0 if answer == "9" else nth).click()
+    for name, answer in [("satisfaction", "5"), ("ease", "4"), ("recommend", "9")]:
+        kiosk.locator(f".answer-{name}").get_by_role("button", name=answer, exact=True).click()
     kiosk.get_by_role("button", name="Antworten senden").click()
     expect(kiosk.locator("h1")).to_have_text("Willkommen")
     expect(kiosk.get_by_role("button", name="Anmelden")).to_be_visible()

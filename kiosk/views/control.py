@@ -52,15 +52,16 @@ class ControlView(RoomView):
             pn.pane.HTML("<h2>Notizen</h2>", stylesheets=[STYLES]),
             pn.widgets.TextAreaInput.from_param(
                 self.param.note_text, name="Neue Notiz", placeholder="Was wurde besprochen?",
-                height=110, sizing_mode="stretch_width"),
+                height=110, sizing_mode="stretch_width", description=None),
             pn.Row(pn.widgets.Toggle.from_param(self.param.note_visible,
                                                 name="Für Klient:in sichtbar", height=48),
                    self._add_note),
             self._notes,
             pn.pane.HTML("<h2>Nächste Schritte</h2>", stylesheets=[STYLES]),
             pn.Row(pn.widgets.TextInput.from_param(self.param.step_what, name="Was",
-                                                   sizing_mode="stretch_width"),
-                   pn.widgets.TextInput.from_param(self.param.step_who, name="Wer", width=180),
+                                                   sizing_mode="stretch_width", description=None),
+                   pn.widgets.TextInput.from_param(self.param.step_who, name="Wer", width=180,
+                                                   description=None),
                    self._add_step, sizing_mode="stretch_width"),
             self._steps, sizing_mode="stretch_width")
         self._layout = pn.Column(

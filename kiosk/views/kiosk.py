@@ -57,17 +57,27 @@ class KioskView(RoomView):
         return button
 
     def _survey_form(self) -> pn.Column:
-        def group(name: str, options: list[int]) -> pn.widgets.RadioButtonGroup:
-            return pn.widgets.RadioButtonGroup.from_param(
-                self.param[name], options=options, color="primary",
-                variant="outline", height=56, stylesheets=[
-                    ":host .bk-btn { font-size: 1.3rem; min-width: 52px; }"])
+        """Three rows of answer buttons; none is chosen until the client taps one."""
+        def scale(name: str, options: range) -> pn.Row:
+            buttons = []
+            for value in options:
+                button = pn.widgets.Button(label=str(value), color="primary", variant="outline",
+                                           height=56, width=60, css_classes=[f"answer-{name}"],
+                                           stylesheets=[":host .bk-btn { font-size: 1.3rem; }"])
+                button.on_click(lambda event, v=value: setattr(self, name, v))
+                buttons.append(button)
+
+            def mark(event) -> None:
+                for value, button in zip(options, buttons, strict=True):
+                    button.variant = "solid" if value == event.new else "outline"
+            self.param.watch(mark, name)
+            return pn.Row(*buttons, margin=(0, 0, 12, 0))
         self._questions = {name: pn.pane.HTML(stylesheets=[STYLES])
                            for name in ("satisfaction", "ease", "recommend")}
         return pn.Column(
-            self._questions["satisfaction"], group("satisfaction", [1, 2, 3, 4, 5]),
-            self._questions["ease"], group("ease", [1, 2, 3, 4, 5]),
-            self._questions["recommend"], group("recommend", list(range(11))),
+            self._questions["satisfaction"], scale("satisfaction", range(1, 6)),
+            self._questions["ease"], scale("ease", range(1, 6)),
+            self._questions["recommend"], scale("recommend", range(11)),
             visible=False, sizing_mode="stretch_width")
 
     # -- rendering -----------------------------------------------------------
