@@ -26,7 +26,9 @@ stores the same clock when the expected text shows up (the viewing page).
 Both pages run in the same Chromium on the same machine, so the two
 wall-clock readings are comparable. Each round puts fresh, unique text on
 the screen; ``--warmup`` rounds (default 5) are not counted, then p50 and p95
-are taken over ``--clicks`` rounds (default 100).
+are taken over ``--clicks`` rounds (default 100) per app. Both apps are up at
+once and their rounds alternate (room, bare, bare, room, ...), so that load
+from other processes on the machine hits both alike.
 
 Everything outside the timed span (typing the note, deleting it again so
 each round starts from an empty list, idle pauses) is left out of the
@@ -51,12 +53,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import panel as pn
 import param
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tornado.ioloop import IOLoop
 
 from kiosk.config import RoomConfig
@@ -185,121 +189,130 @@ async def stop_bare_server(server: Any) -> None:
 
 
 # -- the timed rounds ---------------------------------------------------------------
-def open_page(browser: Browser, url: str, contexts: list[BrowserContext]) -> Page:
+@dataclass
+class Subject:
+    """One app under test: its two pages and how to ready and tidy up a round."""
+
+    name: str
+    control: Page
+    view: Page
+    button: str
+    prepare: Callable[[int], str]  # readies round i; returns the text the click must show
+    settle: Callable[[int], None]  # tidies up after round i
+    samples: list[float] = field(default_factory=list)
+
+
+def open_page(browser: Browser, url: str, stack: ExitStack) -> Page:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    contexts.append(ctx)
+    stack.callback(ctx.close)
     ctx.add_init_script(PROBE_JS)
     page = ctx.new_page()
     page.goto(url)
     return page
 
 
-def run_rounds(control: Page, view: Page, button: str, *, rounds: int, warmup: int,
-               prepare: Callable[[int], str], settle: Callable[[int], None]) -> list[float]:
-    """Click ``button`` on ``control`` once per round; return click→text times in ms.
-
-    ``prepare(i)`` readies round ``i`` (outside the timed span) and returns
-    the text the click must make appear on ``view``; ``settle(i)`` tidies up.
-    """
-    target = control.get_by_role("button", name=button, exact=True)
-    samples: list[float] = []
-    for i in range(warmup + rounds):
-        text = prepare(i)
-        view.evaluate("t => { window.__bench.expect = t; }", text)
-        before = control.evaluate("() => window.__bench.clicks.length")
-        target.click()
-        view.wait_for_function("t => window.__bench.seen[t] !== undefined", arg=text,
-                               timeout=ROUND_TIMEOUT_MS)
-        seen = view.evaluate("t => window.__bench.seen[t]", text)
-        clicks = control.evaluate("n => window.__bench.clicks.slice(n)", before)
-        hits = [c["t"] for c in clicks if c["label"] == button]
-        if len(hits) != 1:
-            raise RuntimeError(f"round {i}: expected one click on {button!r}, saw {clicks}")
-        if i >= warmup:
-            samples.append(seen - hits[0])
-        settle(i)
-        time.sleep(IDLE_S)
-    return samples
+def one_round(subject: Subject, i: int) -> float:
+    """Click once on ``subject``'s control page; return click→text on its view, in ms."""
+    control, view, button = subject.control, subject.view, subject.button
+    text = subject.prepare(i)
+    view.evaluate("t => { window.__bench.expect = t; }", text)
+    before = control.evaluate("() => window.__bench.clicks.length")
+    control.get_by_role("button", name=button, exact=True).click()
+    view.wait_for_function("t => window.__bench.seen[t] !== undefined", arg=text,
+                           timeout=ROUND_TIMEOUT_MS)
+    seen = view.evaluate("t => window.__bench.seen[t]", text)
+    clicks = control.evaluate("n => window.__bench.clicks.slice(n)", before)
+    hits = [c["t"] for c in clicks if c["label"] == button]
+    if len(hits) != 1:
+        raise RuntimeError(f"{subject.name}, round {i}: expected one click on {button!r}, "
+                           f"saw {clicks}")
+    subject.settle(i)
+    time.sleep(IDLE_S)
+    return seen - hits[0]
 
 
-def bench_room(browser: Browser, servers: LoopThread, rounds: int, warmup: int) -> list[float]:
+def room_subject(browser: Browser, servers: LoopThread, stack: ExitStack) -> Subject:
     data_dir = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
-    contexts: list[BrowserContext] = []
-    room: Room | None = None
-    try:
-        cfg = RoomConfig(data_dir=data_dir, http_port=free_port(),
-                         bus_router="tcp://127.0.0.1:0", bus_pub="tcp://127.0.0.1:0")
-        room = Room(cfg)
-        servers.call(room.start())
-        link = room.link
+    stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
+    cfg = RoomConfig(data_dir=data_dir, http_port=free_port(),
+                     bus_router="tcp://127.0.0.1:0", bus_pub="tcp://127.0.0.1:0")
+    room = Room(cfg)
+    stack.callback(lambda: servers.call(room.stop()))  # also tidies up a half-started room
+    servers.call(room.start())
+    link = room.link
 
-        def command(name: str, **args: Any) -> None:
-            reply = servers.call(link.send("counsellor", name, **args))
-            if not reply.ok:
-                raise RuntimeError(f"{name} refused: {reply.error}")
+    def command(name: str, **args: Any) -> None:
+        reply = servers.call(link.send("counsellor", name, **args))
+        if not reply.ok:
+            raise RuntimeError(f"{name} refused: {reply.error}")
 
-        command("session.start")
-        control = open_page(browser, room.urls["control"], contexts)
-        kiosk = open_page(browser, room.urls["kiosk"], contexts)
-        expect(kiosk.locator("h1")).to_have_text("Ihr Gespräch")
-        textarea = control.get_by_label("Neue Notiz")
-        expect(textarea).to_be_visible()
-        notes = kiosk.locator(".kiosk-body li[data-note]")
-        rows = control.locator(".control-notes").get_by_role("button", name="Löschen")
-        token = uuid.uuid4().hex[:6]
+    command("session.start")
+    control = open_page(browser, room.urls["control"], stack)
+    kiosk = open_page(browser, room.urls["kiosk"], stack)
+    expect(kiosk.locator("h1")).to_have_text("Ihr Gespräch")
+    textarea = control.get_by_label("Neue Notiz")
+    expect(textarea).to_be_visible()
+    notes = kiosk.locator(".kiosk-body li[data-note]")
+    rows = control.locator(".control-notes").get_by_role("button", name="Löschen")
+    token = uuid.uuid4().hex[:6]
 
-        def prepare(i: int) -> str:
-            text = f"Bench-Notiz {i:03d} {token}"
-            textarea.fill(text)
-            # Commit the draft now (Bokeh syncs a textarea on 'change', i.e. on
-            # blur), so the timed click carries only the click itself.
-            textarea.blur()
-            time.sleep(IDLE_S)
-            return text
+    def prepare(i: int) -> str:
+        text = f"Bench-Notiz {i:03d} {token}"
+        textarea.fill(text)
+        # Commit the draft now (Bokeh syncs a textarea on 'change', i.e. on
+        # blur), so that the timed click carries only the click itself.
+        textarea.blur()
+        time.sleep(IDLE_S)
+        return text
 
-        def settle(i: int) -> None:
-            expect(notes).to_have_count(1)
-            for note in list(link.state.notes):
-                command("note.delete", id=note.id)
-            expect(notes).to_have_count(0)
-            expect(rows).to_have_count(0)
-            expect(textarea).to_have_value("")
+    def settle(i: int) -> None:
+        # Every round starts from an empty note list, so rendering cost stays flat.
+        expect(notes).to_have_count(1)
+        for note in list(link.state.notes):
+            command("note.delete", id=note.id)
+        expect(notes).to_have_count(0)
+        expect(rows).to_have_count(0)
+        expect(textarea).to_have_value("")
 
-        return run_rounds(control, kiosk, "Notiz hinzufügen", rounds=rounds, warmup=warmup,
-                          prepare=prepare, settle=settle)
-    finally:
-        for ctx in contexts:
-            ctx.close()
-        if room is not None:
-            servers.call(room.stop())
-        shutil.rmtree(data_dir, ignore_errors=True)
+    return Subject("room", control, kiosk, "Notiz hinzufügen", prepare, settle)
 
 
-def bench_bare(browser: Browser, servers: LoopThread, rounds: int, warmup: int) -> list[float]:
+def bare_subject(browser: Browser, servers: LoopThread, stack: ExitStack) -> Subject:
     port = free_port()
     server = servers.call(start_bare_server(port))
-    contexts: list[BrowserContext] = []
-    try:
-        base = f"http://localhost:{port}"
-        control = open_page(browser, f"{base}/control", contexts)
-        view = open_page(browser, f"{base}/view", contexts)
-        expect(view.locator(".target")).to_be_visible()
-        expect(control.get_by_role("button", name=BARE_BUTTON)).to_be_visible()
-        token = uuid.uuid4().hex[:6]
+    stack.callback(servers.call, stop_bare_server(server))
+    base = f"http://localhost:{port}"
+    control = open_page(browser, f"{base}/control", stack)
+    view = open_page(browser, f"{base}/view", stack)
+    expect(view.locator(".target")).to_be_visible()
+    expect(control.get_by_role("button", name=BARE_BUTTON)).to_be_visible()
+    token = uuid.uuid4().hex[:6]
 
-        def prepare(i: int) -> str:
-            NEXT_TEXT["text"] = f"Bench-Wert {i:03d} {token}"
-            return NEXT_TEXT["text"]
+    def prepare(i: int) -> str:
+        NEXT_TEXT["text"] = f"Bench-Wert {i:03d} {token}"
+        return NEXT_TEXT["text"]
 
-        def settle(i: int) -> None:
-            pass
+    return Subject("bare Panel", control, view, BARE_BUTTON, prepare, lambda i: None)
 
-        return run_rounds(control, view, BARE_BUTTON, rounds=rounds, warmup=warmup,
-                          prepare=prepare, settle=settle)
-    finally:
-        for ctx in contexts:
-            ctx.close()
-        servers.call(stop_bare_server(server))
+
+def run(clicks: int, warmup: int) -> tuple[list[float], list[float]]:
+    """Both apps served at once; their rounds alternate, so machine load hits both alike."""
+    with ExitStack() as stack:
+        servers = LoopThread()
+        stack.callback(servers.close)
+        pw = stack.enter_context(sync_playwright())
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        stack.callback(browser.close)
+        # Contexts close before the servers stop, and servers stop before the loop.
+        room = room_subject(browser, servers, stack)
+        bare = bare_subject(browser, servers, stack)
+        for i in range(warmup + clicks):
+            order = (room, bare) if i % 2 == 0 else (bare, room)
+            for subject in order:
+                ms = one_round(subject, i)
+                if i >= warmup:
+                    subject.samples.append(ms)
+        return room.samples, bare.samples
 
 
 # -- figures -----------------------------------------------------------------------
@@ -319,17 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.clicks < 1 or args.warmup < 0:
         parser.error("--clicks must be at least 1 and --warmup not negative")
 
-    servers = LoopThread()
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                room = bench_room(browser, servers, args.clicks, args.warmup)
-                bare = bench_bare(browser, servers, args.clicks, args.warmup)
-            finally:
-                browser.close()
-    finally:
-        servers.close()
+    room, bare = run(args.clicks, args.warmup)
 
     rows = [("room /control → /kiosk", room), ("bare Panel", bare)]
     print(f"{'click → text (ms)':<26}{'n':>5}{'min':>8}{'p50':>8}{'p95':>8}{'max':>8}")

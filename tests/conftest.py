@@ -187,9 +187,13 @@ def live_room(room_config: RoomConfig) -> Iterator[ThreadedRoom]:
     room.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Debian Chromium for the test session."""
+    """One headless Debian Chromium per test module.
+
+    Module scope, not session: playwright's sync API keeps an event loop running
+    in the main thread while it is open, which would stop later asyncio tests.
+    """
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: run the README's test command, which installs it")
     from playwright.sync_api import sync_playwright

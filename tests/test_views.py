@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import panel as pn
 import pytest
 
@@ -59,11 +57,11 @@ def test_control_lists_every_note_with_its_visibility(link):
     assert "[sichtbar]</b> A" in texts[0] and "[intern]</b> B" in texts[1]
 
 
-def test_kiosk_survey_needs_all_three_answers(link):
+async def test_kiosk_survey_needs_all_three_answers(link):
     view = KioskView(link=link)
     link.state.apply([("room/r1/phase", "survey")])
     view.satisfaction = 4
-    asyncio.run(view._survey_submit(None))  # refused locally, before any bus traffic
+    await view._survey_submit(None)  # refused locally, before any bus traffic
     assert "alle drei Fragen" in view.error
 
 
