@@ -53,8 +53,10 @@ def test_control_lists_every_note_with_its_visibility(link):
     assert view._start.visible and not view._end.visible and not view._editor.visible
     talk(link, ("A", True), ("B", False))
     assert view._end.visible and view._editor.visible
-    texts = [row[0].object for row in view._notes]
-    assert "[sichtbar]</b> A" in texts[0] and "[intern]</b> B" in texts[1]
+    assert [(i["text"], i["badge"]) for i in view._notes.items] == [
+        ("A", "sichtbar"), ("B", "intern")]
+    assert [a["label"] for a in view._notes.items[1]["actions"]] == [
+        "Für Klient:in zeigen", "Löschen"]
 
 
 async def test_kiosk_survey_needs_all_three_answers(link):

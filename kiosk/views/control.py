@@ -7,11 +7,13 @@ to the controller; a refusal is shown with its reason.
 
 from __future__ import annotations
 
+from typing import Any
+
 import panel as pn
 import param
 
-from ..state import Note, Step
 from .base import STYLES, RoomView, escape
+from .itemlist import ItemList
 
 PHASE_LABELS = {"idle": "Frei", "welcome": "Klient:in wartet", "consulting": "Im Gespräch",
                 "wrap_up": "Abschluss", "survey": "Umfrage"}
@@ -45,8 +47,10 @@ class ControlView(RoomView):
         self._add_step = pn.widgets.Button(label="Schritt hinzufügen", color="primary",
                                            height=48)
         self._add_step.on_click(self._on_add_step)
-        self._notes = pn.Column(sizing_mode="stretch_width", css_classes=["control-notes"])
-        self._steps = pn.Column(sizing_mode="stretch_width")
+        self._notes = ItemList(on_action=self._on_note_action, sizing_mode="stretch_width",
+                               css_classes=["control-notes"], empty="Noch keine Notizen.")
+        self._steps = ItemList(on_action=self._on_step_action, sizing_mode="stretch_width",
+                               css_classes=["control-steps"], empty="Noch keine Schritte.")
         self._error = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES])
         self._editor = pn.Column(
             pn.pane.HTML("<h2>Notizen</h2>", stylesheets=[STYLES]),
@@ -91,41 +95,30 @@ class ControlView(RoomView):
         self._editor.visible = s.phase in ("consulting", "wrap_up")
 
     def _render_items(self, *events) -> None:
-        self._notes.objects = [self._note_row(n) for n in self.state.notes]
-        self._steps.objects = [self._step_row(s) for s in self.state.next_steps]
+        self._notes.items = [
+            {"id": n.id, "text": n.text, "badge": "sichtbar" if n.visible else "intern",
+             "actions": [{"action": "toggle", "label": "Verbergen" if n.visible
+                          else "Für Klient:in zeigen", "kind": "" if n.visible else "success"},
+                         {"action": "delete", "label": "Löschen"}]}
+            for n in self.state.notes]
+        self._steps.items = [
+            {"id": s.id, "text": s.what, "badge": ("Klient:in" if s.who == "client" else s.who)
+             + (f", bis {s.due}" if s.due else ""),
+             "actions": [{"action": "delete", "label": "Löschen"}]}
+            for s in self.state.next_steps]
 
-    def _note_row(self, note: Note) -> pn.Row:
-        label = "sichtbar" if note.visible else "intern"
-        toggle = pn.widgets.Button(
-            label="Verbergen" if note.visible else "Für Klient:in zeigen",
-            color="success" if not note.visible else "default", height=44)
-        delete = pn.widgets.Button(label="Löschen", color="light", height=44)
-        note_id, shown = note.id, note.visible
+    async def _on_note_action(self, action: str, note_id: Any) -> None:
+        note = next((n for n in self.state.notes if n.id == note_id), None)
+        if note is None:
+            return
+        if action == "toggle":
+            await self.send("note.update", id=note.id, visible=not note.visible)
+        elif action == "delete":
+            await self.send("note.delete", id=note.id)
 
-        async def on_toggle(event) -> None:
-            await self.send("note.update", id=note_id, visible=not shown)
-
-        async def on_delete(event) -> None:
-            await self.send("note.delete", id=note_id)
-
-        toggle.on_click(on_toggle)
-        delete.on_click(on_delete)
-        text = pn.pane.HTML(f"<div><b>[{label}]</b> {escape(note.text)}</div>",
-                            sizing_mode="stretch_width", stylesheets=[STYLES])
-        return pn.Row(text, toggle, delete, sizing_mode="stretch_width")
-
-    def _step_row(self, step: Step) -> pn.Row:
-        delete = pn.widgets.Button(label="Löschen", color="light", height=44)
-        step_id = step.id
-
-        async def on_delete(event) -> None:
+    async def _on_step_action(self, action: str, step_id: Any) -> None:
+        if action == "delete" and any(s.id == step_id for s in self.state.next_steps):
             await self.send("step.delete", id=step_id)
-
-        delete.on_click(on_delete)
-        who = "Klient:in" if step.who == "client" else step.who
-        text = pn.pane.HTML(f"<div>{escape(step.what)} <i>({escape(who)})</i></div>",
-                            sizing_mode="stretch_width", stylesheets=[STYLES])
-        return pn.Row(text, delete, sizing_mode="stretch_width")
 
     def _show_error(self, event) -> None:
         self._error.object = f"<p class='error'>{escape(event.new)}</p>" if event.new else ""
