@@ -55,10 +55,14 @@ class BusServer:
     @property
     def endpoints(self) -> tuple[str, str]:
         """The bound (router, pub) endpoints, with real ports when 0 was asked."""
-        if self.router is None or self.pub is None:
-            return self._endpoints
-        return (self.router.getsockopt_string(zmq.LAST_ENDPOINT),
-                self.pub.getsockopt_string(zmq.LAST_ENDPOINT))
+        return self._endpoints
+
+    @property
+    def local_endpoints(self) -> tuple[str, str]:
+        """In-process (inproc) endpoints, also bound: the fastest path for a peer that
+        shares this process and context, such as the page server of ``kiosk demo``."""
+        tag = f"{id(self):x}"
+        return f"inproc://bus-router-{tag}", f"inproc://bus-pub-{tag}"
 
     async def start(self) -> None:
         router_ep, pub_ep = self._endpoints
@@ -69,6 +73,10 @@ class BusServer:
         try:
             self.router.bind(router_ep)
             self.pub.bind(pub_ep)
+            self._endpoints = (self.router.getsockopt_string(zmq.LAST_ENDPOINT),
+                               self.pub.getsockopt_string(zmq.LAST_ENDPOINT))
+            for sock, endpoint in zip((self.router, self.pub), self.local_endpoints, strict=True):
+                sock.bind(endpoint)
         except zmq.ZMQError:
             self.router.close()
             self.pub.close()

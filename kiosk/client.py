@@ -35,6 +35,7 @@ class CommandClient:
             sock.setsockopt(zmq.IMMEDIATE, 1)
             sock.connect(self.router)
             self._sock = sock
+            self._now = zmq.Socket.shadow(sock.underlying)
             self._reader = asyncio.create_task(self._read(), name="command-replies")
         return self._sock
 
@@ -44,22 +45,48 @@ class CommandClient:
         cmd = Command(name, args or {}, role or self.role)
         return await self.send(cmd, timeout=timeout)
 
-    async def send(self, cmd: Command, *, timeout: float | None = None) -> Reply:
-        sock = self._socket()
+    def post(self, cmd: Command) -> asyncio.Future:
+        """Send one command right now; return the future of its reply.
+
+        Raises BusError at once when the controller is not connected. Lets a
+        click handler put its command on the wire before it returns.
+        """
+        self._socket()
         req = cmd.id.encode()
+        try:
+            self._now.send_multipart([CMD, req, cmd.encode()], zmq.NOBLOCK)
+        except zmq.Again:
+            raise BusError(f"the room controller at {self.router} is not connected") from None
         future = asyncio.get_running_loop().create_future()
         self._waiting[req] = future
+        future.add_done_callback(lambda f: self._waiting.pop(req, None))
+        return future
+
+    async def send(self, cmd: Command, *, timeout: float | None = None) -> Reply:
         timeout = self.timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(timeout):
-                await sock.send_multipart([CMD, req, cmd.encode()])
-                return await future
+                while True:
+                    try:
+                        future = self.post(cmd)
+                        break
+                    except BusError:  # not connected (yet): retry until the timeout
+                        await asyncio.sleep(0.02)
+                return await self.settle(future, timeout)
         except TimeoutError:
             raise BusError(
                 f"the room controller at {self.router} did not answer within {timeout:g} s"
             ) from None
-        finally:
-            self._waiting.pop(req, None)
+
+    async def settle(self, future: asyncio.Future, timeout: float | None = None) -> Reply:
+        """Await a posted command's reply; BusError after ``timeout`` seconds."""
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise BusError(
+                f"the room controller at {self.router} did not answer within {timeout:g} s"
+            ) from None
 
     async def _read(self) -> None:
         while True:

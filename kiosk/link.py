@@ -6,6 +6,7 @@ none of them opens a socket of its own.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import zmq.asyncio
 from .client import CommandClient
 from .config import default_data_dir, read_runtime
 from .exceptions import CommandError
-from .messages import Reply
+from .messages import Command, Reply
 from .mirror import Mirror
 from .state import RoomState
 
@@ -45,9 +46,27 @@ class RoomLink:
         await self.mirror.close()
         await self.client.close()
 
+    def post(self, role: str, name: str, **args: Any) -> asyncio.Future:
+        """Put a command on the wire now; return the future of its reply."""
+        return self.client.post(Command(name, args, role))
+
+    async def settle(self, future: asyncio.Future) -> Reply:
+        """The reply of a posted command, once this process's mirror shows it."""
+        reply = await self.client.settle(future)
+        if reply.ok and self.mirror.state.synced:
+            await self.mirror.caught_up(reply.seq)
+        return reply
+
     async def send(self, role: str, name: str, **args: Any) -> Reply:
-        """Send a command as ``role``; return the reply (ack or error)."""
-        return await self.client.request(name, args, role=role)
+        """Send a command as ``role``; return the reply (ack or error).
+
+        An ack returns once this process's mirror shows the change, so that a
+        view that acts and then reads the state sees its own write.
+        """
+        reply = await self.client.request(name, args, role=role)
+        if reply.ok and self.mirror.state.synced:
+            await self.mirror.caught_up(reply.seq)
+        return reply
 
     async def must(self, role: str, name: str, **args: Any) -> Reply:
         """Like :meth:`send`, but raise CommandError when refused."""

@@ -72,6 +72,7 @@ class Mirror:
         self.last_heard = 0.0
         self._task: asyncio.Task | None = None
         self._synced = asyncio.Event()
+        self._waiters: list[tuple[int, asyncio.Future]] = []
 
     async def start(self, wait: float | None = 5.0) -> None:
         """Start following; with ``wait``, return once the first snapshot is in."""
@@ -82,6 +83,27 @@ class Mirror:
 
     async def wait_synced(self, timeout: float = 5.0) -> None:
         await asyncio.wait_for(self._synced.wait(), timeout)
+
+    async def caught_up(self, seq: int, timeout: float = 1.0) -> bool:
+        """Wait until updates up to ``seq`` are applied (read your own writes)."""
+        if self.state.seq >= seq and self.state.synced:
+            return True
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((seq, future))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return False
+
+    def _wake(self, *, all_: bool = False) -> None:
+        keep = []
+        for seq, future in self._waiters:
+            if all_ or seq <= self.state.seq:
+                if not future.done():
+                    future.set_result(not all_)
+            else:
+                keep.append((seq, future))
+        self._waiters = keep
 
     async def close(self) -> None:
         if self._task:
@@ -102,6 +124,7 @@ class Mirror:
                 await self._follow(sub)
             except (_Resync, BusError, MessageError) as exc:
                 self._synced.clear()
+                self._wake(all_=True)  # sequence numbers may start anew
                 if self.state.synced:
                     log.info("mirror: resynchronising (%s)", exc)
                 self.state.synced = False
@@ -131,6 +154,8 @@ class Mirror:
             finally:
                 if batch:
                     self.state.apply(batch, seq=seq)
+                    if self._waiters:
+                        self._wake()
 
     def _accept(self, update: Update, seq: int, batch: list) -> int:
         """Check one update against the stream; return the new last sequence number."""

@@ -82,7 +82,9 @@ class Room:
         if "web" in cfg.run:
             from .server import build_server, health_of  # Panel only where pages are served
 
-            router, pub = self.endpoints
+            # In one process the pages reach the controller over inproc; other
+            # processes (kiosk ctl, split deployments) use the configured endpoints.
+            router, pub = self.bus.local_endpoints if self.bus else self.endpoints
             self.link = RoomLink(router, pub, context=self.context, silence=cfg.silence)
             await self.link.start()
             self.port = cfg.http_port or free_port(cfg.http_address)

@@ -174,3 +174,29 @@ async def test_commands_fail_fast_when_the_controller_is_away(tmp_path, zctx, po
     assert (await client.request("ping")).ok
     await client.close()
     await room.close()
+
+
+async def test_an_acked_command_is_already_in_the_senders_mirror(bus_room, zctx):
+    from kiosk.link import RoomLink
+
+    link = RoomLink(bus_room.router, bus_room.pub, context=zctx)
+    await link.start()
+    try:
+        for i in range(50):  # read your own writes, every time
+            reply = await link.send("counsellor", "session.start" if i == 0 else "note.add",
+                                    **({} if i == 0 else {"text": f"n{i}"}))
+            assert reply.ok and link.state.seq >= reply.seq
+            assert len(link.state.notes) == i
+    finally:
+        await link.close()
+
+
+async def test_posting_without_a_controller_fails_at_once(zctx, port):
+    from kiosk.client import CommandClient
+    from kiosk.exceptions import BusError
+    from kiosk.messages import Command
+
+    client = CommandClient(f"tcp://127.0.0.1:{port}", context=zctx)
+    with pytest.raises(BusError, match="is not connected"):
+        client.post(Command("ping"))
+    await client.close()

@@ -59,11 +59,11 @@ def test_control_lists_every_note_with_its_visibility(link):
         "Für Klient:in zeigen", "Löschen"]
 
 
-async def test_kiosk_survey_needs_all_three_answers(link):
+def test_kiosk_survey_needs_all_three_answers(link):
     view = KioskView(link=link)
     link.state.apply([("room/r1/phase", "survey")])
     view.satisfaction = 4
-    await view._survey_submit(None)  # refused locally, before any bus traffic
+    view._survey_submit(None)  # refused locally, before any bus traffic
     assert "alle drei Fragen" in view.error
 
 

@@ -8,6 +8,7 @@ session cannot stop the others, and all are removed when the session ends.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from collections.abc import Callable, Iterable
@@ -77,10 +78,16 @@ class RoomView(pn.viewable.Viewer):
     error = param.String(default="", doc="Why the last action failed, for the user.")
 
     role = "counsellor"
+    #: Order in which views hear of a change (lower first), and how long staff
+    #: views wait to render (coalescing bursts): the client's screens are
+    #: patched first, so the client sees what is written without delay.
+    precedence = 1
+    defer = 0.01
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self._watchers: list[param.parameterized.Watcher] = []
+        self._pending: set[asyncio.Task] = set()
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(lambda ctx: self.detach())
 
@@ -89,14 +96,33 @@ class RoomView(pn.viewable.Viewer):
         return self.link.state
 
     def watch_state(self, fn: Callable[..., None], *names: str) -> None:
-        """Call ``fn`` on changes of the shared state, for this session's lifetime."""
-        def safe(*events, _fn=fn):
+        """Call ``fn`` on changes of the shared state, for this session's lifetime.
+
+        Views with a ``defer`` render at most once per ``defer`` seconds, after
+        the client's screens have been patched.
+        """
+        due: list[asyncio.TimerHandle] = []
+
+        def safe(*events, _fn=fn) -> None:
+            due.clear()
             try:
                 _fn(*events)
             except Exception:  # one broken session must not freeze the others
                 log.exception("view update failed; detaching this view")
                 self.detach()
-        self._watchers.append(self.state.param.watch(safe, list(names)))
+
+        def later(*events) -> None:
+            if due:
+                return  # already coming: one render covers every change until then
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a notebook cell, a test): render now
+                safe(*events)
+                return
+            due.append(loop.call_later(self.defer, safe))
+
+        self._watchers.append(self.state.param.watch(
+            later if self.defer else safe, list(names), precedence=self.precedence))
 
     def detach(self) -> None:
         """Stop following the shared state (the browser session ended)."""
@@ -104,15 +130,32 @@ class RoomView(pn.viewable.Viewer):
             self.state.param.unwatch(watcher)
         self._watchers = []
 
-    async def send(self, name: str, **args) -> bool:
-        """Forward one user action to the controller; show why if it fails."""
+    def act(self, name: str, *, then: Callable[[], None] | None = None, **args) -> None:
+        """Forward one user action now, from a click handler; ``then`` runs on success.
+
+        The command leaves before the handler returns, so the room does not
+        wait for the event loop's next turn; the reply is handled when it comes.
+        """
         try:
-            reply = await self.link.send(self.role, name, **args)
+            future = self.link.post(self.role, name, **args)
         except BusError:
             self.error = self.offline_text
-            return False
-        self.error = "" if reply.ok else self.refused_text(reply.error)
-        return reply.ok
+            return
+
+        async def settle() -> None:
+            try:
+                reply = await self.link.settle(future)
+            except BusError:
+                self.error = self.offline_text
+                return
+            if self.defer:
+                await asyncio.sleep(self.defer)  # after the client's screens, as for renders
+            self.error = "" if reply.ok else self.refused_text(reply.error)
+            if reply.ok and then is not None:
+                then()
+        task = asyncio.ensure_future(settle())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     offline_text = "Keine Verbindung zum Raum-Controller. Bitte kurz warten und erneut versuchen."
 

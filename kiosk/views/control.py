@@ -107,38 +107,38 @@ class ControlView(RoomView):
              "actions": [{"action": "delete", "label": "Löschen"}]}
             for s in self.state.next_steps]
 
-    async def _on_note_action(self, action: str, note_id: Any) -> None:
+    def _on_note_action(self, action: str, note_id: Any) -> None:
         note = next((n for n in self.state.notes if n.id == note_id), None)
         if note is None:
             return
         if action == "toggle":
-            await self.send("note.update", id=note.id, visible=not note.visible)
+            self.act("note.update", id=note.id, visible=not note.visible)
         elif action == "delete":
-            await self.send("note.delete", id=note.id)
+            self.act("note.delete", id=note.id)
 
-    async def _on_step_action(self, action: str, step_id: Any) -> None:
+    def _on_step_action(self, action: str, step_id: Any) -> None:
         if action == "delete" and any(s.id == step_id for s in self.state.next_steps):
-            await self.send("step.delete", id=step_id)
+            self.act("step.delete", id=step_id)
 
     def _show_error(self, event) -> None:
         self._error.object = f"<p class='error'>{escape(event.new)}</p>" if event.new else ""
 
-    async def _on_start(self, event) -> None:
-        await self.send("session.start")
+    def _on_start(self, event) -> None:
+        self.act("session.start")
 
-    async def _on_end(self, event) -> None:
-        await self.send("session.end")
+    def _on_end(self, event) -> None:
+        self.act("session.end")
 
-    async def _on_reset(self, event) -> None:
-        await self.send("room.reset")
+    def _on_reset(self, event) -> None:
+        self.act("room.reset")
 
-    async def _on_privacy(self, event) -> None:
-        await self.send("privacy.set", on=not self.state.privacy)
+    def _on_privacy(self, event) -> None:
+        self.act("privacy.set", on=not self.state.privacy)
 
-    async def _on_add_note(self, event) -> None:
-        if await self.send("note.add", text=self.note_text, visible=self.note_visible):
-            self.note_text = ""
+    def _on_add_note(self, event) -> None:
+        self.act("note.add", text=self.note_text, visible=self.note_visible,
+                 then=lambda: setattr(self, "note_text", ""))
 
-    async def _on_add_step(self, event) -> None:
-        if await self.send("step.add", what=self.step_what, who=self.step_who or "client"):
-            self.step_what = ""
+    def _on_add_step(self, event) -> None:
+        self.act("step.add", what=self.step_what, who=self.step_who or "client",
+                 then=lambda: setattr(self, "step_what", ""))

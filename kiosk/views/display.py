@@ -17,6 +17,8 @@ class DisplayView(RoomView):
     """The second display: the talk's shared notes, large and calm."""
 
     role = "display"
+    precedence = 0
+    defer = 0.0
 
     def __init__(self, **params) -> None:
         super().__init__(**params)

@@ -8,7 +8,7 @@ property patch. Text is set with ``textContent``, never parsed as HTML.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import param
@@ -77,11 +77,10 @@ class ItemList(JSComponent):
     ul.item-list button.act:focus-visible { outline: 3px solid #0b5cad; outline-offset: 2px; }
     """]
 
-    def __init__(self, on_action: Callable[[str, Any], Awaitable[None]] | None = None,
-                 **params) -> None:
+    def __init__(self, on_action: Callable[[str, Any], None] | None = None, **params) -> None:
         super().__init__(**params)
         self._on_action = on_action
 
-    async def _handle_msg(self, msg: Any) -> None:
+    def _handle_msg(self, msg: Any) -> None:
         if self._on_action and isinstance(msg, dict):
-            await self._on_action(str(msg.get("action")), msg.get("id"))
+            self._on_action(str(msg.get("action")), msg.get("id"))

@@ -21,6 +21,8 @@ class KioskView(RoomView):
     """The client's touch screen, following the room's phase."""
 
     role = "kiosk"
+    precedence = 0
+    defer = 0.0
 
     satisfaction = param.Selector(objects=[None, 1, 2, 3, 4, 5], default=None,
                                   doc="Answer 1–5: satisfaction with this form of counselling.")
@@ -135,23 +137,23 @@ class KioskView(RoomView):
         return self._t("error.refused")
 
     # -- actions -------------------------------------------------------------
-    async def _checkin(self, event) -> None:
-        await self.send("checkin")
+    def _checkin(self, event) -> None:
+        self.act("checkin")
 
-    async def _toggle_privacy(self, event) -> None:
-        await self.send("privacy.set", on=not self.state.privacy)
+    def _toggle_privacy(self, event) -> None:
+        self.act("privacy.set", on=not self.state.privacy)
 
-    async def _survey_begin(self, event) -> None:
-        await self.send("survey.begin")
+    def _survey_begin(self, event) -> None:
+        self.act("survey.begin")
 
-    async def _survey_skip(self, event) -> None:
-        await self.send("survey.skip")
+    def _survey_skip(self, event) -> None:
+        self.act("survey.skip")
 
-    async def _survey_submit(self, event) -> None:
+    def _survey_submit(self, event) -> None:
         answers = {"satisfaction": self.satisfaction, "ease": self.ease,
                    "recommend": self.recommend}
         if None in answers.values():
             self.error = self._t("survey.incomplete")
             return
-        if await self.send("survey.submit", **answers):
-            self.param.update(satisfaction=None, ease=None, recommend=None)
+        self.act("survey.submit", **answers,
+                 then=lambda: self.param.update(satisfaction=None, ease=None, recommend=None))
