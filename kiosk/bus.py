@@ -4,11 +4,11 @@ One ROUTER answers two requests from DEALER peers, each ``[verb, req_id, body]``
 
 * ``CMD``: a JSON command; the reply is ``[REPLY, req_id, reply-json]``;
 * ``SNAP``: a key prefix; the reply is one ``[KV, req_id, *update]`` per key and
-  then ``[END, req_id, seq, epoch]``.
+  then ``[END, req_id, stamp]``.
 
-One PUB sends every change as ``[key, seq, epoch, body]`` and, every
-heartbeat interval, ``[HUGZ, seq, epoch, ""]`` so that mirrors notice both a
-silent controller and a gap.
+One PUB sends every change as ``[key, stamp, body]`` (``stamp``: sequence
+number and controller epoch) and, every heartbeat interval, ``[HUGZ, stamp,
+""]`` so that mirrors notice both a silent controller and a gap.
 """
 
 from __future__ import annotations
@@ -16,19 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
 
 import zmq
 import zmq.asyncio
 
 from .controller import RoomController
 from .exceptions import MessageError
-from .messages import HEARTBEAT_KEY, MAX_FRAME_BYTES, Command, Reply, Update
+from .messages import HEARTBEAT_KEY, MAX_FRAME_BYTES, Command, Reply, Update, stamp
 
 log = logging.getLogger(__name__)
 
 CMD, SNAP, REPLY, KV, END = b"CMD", b"SNAP", b"REPLY", b"KV", b"END"
-SEQ = struct.Struct(">Q")
 
 
 def configure(sock: zmq.Socket) -> zmq.Socket:
@@ -84,6 +82,7 @@ class BusServer:
         # PUB never blocks (it drops at the high-water mark), so updates go out
         # through a plain socket on the same handle, without a future per send.
         self._pub_now = zmq.Socket.shadow(self.pub.underlying)
+        self._router_now = zmq.Socket.shadow(self.router.underlying)
         self._tasks = [asyncio.create_task(self._serve(), name="bus-serve"),
                        asyncio.create_task(self._beat(), name="bus-heartbeat")]
 
@@ -108,7 +107,7 @@ class BusServer:
         while True:
             ctl = self.controller
             self._pub_now.send_multipart(
-                [HEARTBEAT_KEY.encode(), SEQ.pack(ctl.seq), ctl.epoch, b""])
+                [HEARTBEAT_KEY.encode(), stamp(ctl.seq, ctl.epoch), b""])
             await asyncio.sleep(self.heartbeat)
 
     async def _serve(self) -> None:
@@ -132,7 +131,7 @@ class BusServer:
                 cmd = Command.decode(body)
                 reply, updates = self.controller.handle(cmd)
                 self.publish(updates)
-                await self.router.send_multipart([ident, REPLY, req_id, reply.encode()])
+                self._router_now.send_multipart([ident, REPLY, req_id, reply.encode()])
             elif verb == SNAP:
                 await self._snapshot(ident, req_id, body.decode("utf-8", "replace"))
             else:
@@ -147,4 +146,4 @@ class BusServer:
         ctl = self.controller
         for update in ctl.snapshot(prefix):
             await self.router.send_multipart([ident, KV, req_id, *update.encode()])
-        await self.router.send_multipart([ident, END, req_id, SEQ.pack(ctl.seq), ctl.epoch])
+        await self.router.send_multipart([ident, END, req_id, stamp(ctl.seq, ctl.epoch)])

@@ -101,7 +101,7 @@ class RoomController:
         if changes and changes[0][1] is not None and spec.name in CREATES:
             data["id"] = changes[0][1]["id"]
         updates = [self._publishable(key, value) for key, value in changes]
-        self.state.apply(changes, seq=self.seq)
+        self.state.apply(changes)  # the controller's own sequence number is self.seq
         return Reply(cmd.id, True, self.seq, data=data), updates
 
     def _publishable(self, key: str, value: Any) -> Update:

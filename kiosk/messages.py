@@ -2,8 +2,8 @@
 
 Wire format, after zguide's Clone pattern (kvmsg):
 
-* an update is the frames ``[key, seq, epoch, body]``: ``seq`` an 8-byte
-  big-endian sequence number, ``epoch`` the 8 bytes that name one run of the
+* an update is the frames ``[key, stamp, body]``: ``stamp`` is 16 bytes, an
+  8-byte big-endian sequence number and the 8 bytes that name one run of the
   controller, ``body`` JSON (empty for a deleted key);
 * a command is one JSON frame, its reply one JSON frame.
 """
@@ -26,7 +26,18 @@ MAX_FRAME_BYTES = 1024 * 1024
 
 HEARTBEAT_KEY = "HUGZ"
 
-_SEQ = struct.Struct(">Q")
+_STAMP = struct.Struct(">Q8s")
+
+
+def stamp(seq: int, epoch: bytes) -> bytes:
+    """Sequence number and controller epoch as one 16-byte frame."""
+    return _STAMP.pack(seq, epoch)
+
+
+def unstamp(raw: bytes) -> tuple[int, bytes]:
+    if len(raw) != _STAMP.size:
+        raise MessageError("update has a truncated sequence number or epoch")
+    return _STAMP.unpack(raw)
 
 
 def _loads(raw: bytes, what: str) -> Any:
@@ -121,21 +132,20 @@ class Update:
 
     def encode(self) -> list[bytes]:
         body = b"" if self.value is None else _dumps(self.value)
-        return [self.key.encode("utf-8"), _SEQ.pack(self.seq), self.epoch, body]
+        return [self.key.encode("utf-8"), stamp(self.seq, self.epoch), body]
 
     @classmethod
     def decode(cls, frames: list[bytes]) -> Update:
-        if len(frames) != 4:
-            raise MessageError(f"update must have 4 frames, got {len(frames)}")
-        key, seq, epoch, body = frames
-        if len(seq) != _SEQ.size or len(epoch) != 8:
-            raise MessageError("update has a truncated sequence number or epoch")
+        if len(frames) != 3:
+            raise MessageError(f"update must have 3 frames, got {len(frames)}")
+        key, raw_stamp, body = frames
+        seq, epoch = unstamp(raw_stamp)
         try:
             text = key.decode("utf-8")
         except UnicodeDecodeError:
             raise MessageError("update key is not UTF-8") from None
         value = _loads(body, "update body") if body else None
-        return cls(key=text, seq=_SEQ.unpack(seq)[0], epoch=bytes(epoch), value=value)
+        return cls(key=text, seq=seq, epoch=epoch, value=value)
 
     @property
     def is_heartbeat(self) -> bool:

@@ -16,9 +16,9 @@ import time
 import zmq
 import zmq.asyncio
 
-from .bus import END, KV, SEQ, SNAP, configure
+from .bus import END, KV, SNAP, configure
 from .exceptions import BusError, MessageError
-from .messages import HEARTBEAT_KEY, Update, new_id
+from .messages import HEARTBEAT_KEY, Update, new_id, unstamp
 from .state import RoomState
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,9 @@ async def fetch_snapshot(context: zmq.asyncio.Context, router: str, prefix: str 
                 continue
             if frames[0] == KV:
                 items.append(Update.decode(frames[2:]))
-            elif frames[0] == END and len(frames) == 4 and len(frames[2]) == SEQ.size:
-                return items, SEQ.unpack(frames[2])[0], bytes(frames[3])
+            elif frames[0] == END and len(frames) == 3:
+                seq, epoch = unstamp(frames[2])
+                return items, seq, epoch
             else:
                 raise MessageError(f"unexpected snapshot frame {frames[0][:16]!r}")
     finally:
@@ -142,11 +143,16 @@ class Mirror:
         self._synced.set()
         drain = zmq.Socket.shadow(sub.underlying)
         while True:
-            if not await sub.poll(self.silence * 1000):
-                raise _Resync(f"nothing heard for {self.silence:g} s")
-            batch: list[tuple[str, object]] = []
             try:
-                for _ in range(DRAIN):
+                async with asyncio.timeout(self.silence):
+                    frames = await sub.recv_multipart()
+            except TimeoutError:
+                raise _Resync(f"nothing heard for {self.silence:g} s") from None
+            batch: list[tuple[str, object]] = []
+            self.last_heard = time.monotonic()
+            try:
+                seq = self._accept(Update.decode(frames), seq, batch)
+                for _ in range(DRAIN):  # fold whatever else is queued into one batch
                     seq = self._accept(Update.decode(drain.recv_multipart(zmq.NOBLOCK)), seq,
                                        batch)
             except zmq.Again:
@@ -159,7 +165,6 @@ class Mirror:
 
     def _accept(self, update: Update, seq: int, batch: list) -> int:
         """Check one update against the stream; return the new last sequence number."""
-        self.last_heard = time.monotonic()
         if update.epoch != self.epoch:
             raise _Resync("the controller restarted")
         if update.key == HEARTBEAT_KEY:

@@ -7,6 +7,9 @@ find the bus endpoints and page URLs.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import json
 import logging
 import os
@@ -53,6 +56,7 @@ class Room:
         self.bus: BusServer | None = None
         self.link: RoomLink | None = None
         self.server: Any = None
+        self._maintenance: asyncio.Task | None = None
         self.port = config.http_port
 
     @property
@@ -79,6 +83,7 @@ class Room:
                                  _with_port(cfg.bus_pub), context=self.context,
                                  heartbeat=cfg.heartbeat)
             await self.bus.start()
+            self._maintenance = asyncio.create_task(self._checkpoints(), name="checkpoints")
         if "web" in cfg.run:
             from .server import build_server, health_of  # Panel only where pages are served
 
@@ -97,6 +102,18 @@ class Room:
             self.server.start()
             self.link.urls = self.urls
         self._write_runtime()
+        # Everything built so far lives as long as the room: keep it out of the
+        # collector's way, so that collections during a talk stay short.
+        gc.freeze()
+
+    async def _checkpoints(self, every: float = 2.0) -> None:
+        """Move the SQLite WAL into the file every few seconds, in a worker thread."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await asyncio.to_thread(self.store.checkpoint)
+            except Exception:  # a failed checkpoint loses nothing: the WAL stays
+                log.exception("checkpoint failed")
 
     def _write_runtime(self) -> None:
         router, pub = self.endpoints
@@ -115,6 +132,10 @@ class Room:
             self.server = None
         if self.link is not None:
             await self.link.close()
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
         if self.bus is not None:
             await self.bus.close()
         if self.store is not None:

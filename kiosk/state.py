@@ -8,7 +8,7 @@ module knows how to fold them into the model.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import param
@@ -32,7 +32,7 @@ class Note:
         return cls(id=int(obj["id"]), text=str(obj["text"]), visible=bool(obj["visible"]))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"id": self.id, "text": self.text, "visible": self.visible}
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Step:
                    due=str(obj.get("due") or ""))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"id": self.id, "what": self.what, "who": self.who, "due": self.due}
 
 
 def room_key(room_id: str, *parts: object) -> str:
@@ -109,10 +109,14 @@ class RoomState(param.Parameterized):
             values[name] = [by_id[i] for i in sorted(by_id)]
         if seq is not None:
             values["seq"] = seq
+        changed = {name: value for name, value in values.items()
+                   if name in lists or getattr(self, name) != value}
+        if len(changed) == 1:
+            setattr(self, *changed.popitem())
+            return
         with batch_call_watchers(self):  # watchers see one consistent change
-            for name, value in values.items():
-                if name in ("notes", "next_steps") or getattr(self, name) != value:
-                    setattr(self, name, value)
+            for name, value in changed.items():
+                setattr(self, name, value)
 
     def _fold(self, values: dict[str, Any], lists: dict[str, dict[int, Any]], key: str,
               value: Any) -> None:
@@ -120,9 +124,11 @@ class RoomState(param.Parameterized):
         if len(parts) < 3 or parts[0] != "room":
             return
         room_id, field = parts[1], parts[2]
-        if self.room_id and room_id != self.room_id:
-            return
-        values.setdefault("room_id", room_id)
+        if self.room_id:
+            if room_id != self.room_id:
+                return
+        else:
+            values["room_id"] = room_id
         if field == "info":
             values["room_name"] = (value or {}).get("name", "")
         elif field == "phase":

@@ -150,8 +150,10 @@ async def test_oversized_frame_drops_the_sender_not_the_controller(bus_room, zct
 
 async def test_malformed_updates_make_the_mirror_resync_not_crash(bus_room):
     mirror = await bus_room.mirror()
-    for frames in ([b"room/r1/phase", b"short"], [b"room/r1/phase", b"\0" * 8, b"\0" * 3, b""],
-                   [b"room/r1/phase", b"\0" * 8, bus_room.controller.epoch, b"{bad"]):
+    good_stamp = b"\0" * 8 + bus_room.controller.epoch
+    for frames in ([b"room/r1/phase", b"short"], [b"room/r1/phase", b"\0" * 11, b""],
+                   [b"room/r1/phase", good_stamp, b"{bad"],
+                   [b"room/r1/phase", good_stamp, b"1", b"extra"]):
         resyncs = mirror.resyncs
         await bus_room.bus.pub.send_multipart(frames)
         await until(lambda r=resyncs: mirror.resyncs > r and mirror.state.synced)
