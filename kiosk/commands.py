@@ -54,6 +54,13 @@ def choice(*options: str) -> Validator:
     return check
 
 
+def appointment_code(name: str, value: Any) -> str:
+    value = text(32)(name, value).upper()
+    if not all(c.isalnum() or c == "-" for c in value):
+        raise CommandError("schema", f"'{name}' may hold only letters, digits and dashes")
+    return value
+
+
 def iso_date(name: str, value: Any) -> str:
     if value in ("", None):
         return ""
@@ -104,15 +111,27 @@ BOTH = frozenset({"counsellor", "kiosk"})
 NOTE_ID = Arg(integer(1, 2**53))
 
 
-def _spec(name: str, roles: frozenset[str], phases: frozenset[str] | set[str], doc: str,
+def _spec(name: str, roles: frozenset[str], phases: frozenset[str] | set[str], doc: str, /,
           **args: Arg) -> Spec:
     return Spec(name, roles, frozenset(phases), args, doc)
 
 
 COMMANDS: dict[str, Spec] = {s.name: s for s in [
     _spec("ping", frozenset(ROLES), ALL_PHASES, "Answer with the current sequence number."),
-    _spec("checkin", CLIENT, {"idle"}, "The client checks in at the touch screen.",
-          code=Arg(text(32), default=None)),
+    _spec("checkin", CLIENT, {"idle"}, "The client checks in: appointment code, or walk-in.",
+          code=Arg(appointment_code, default=None), walk_in=Arg(boolean, default=False)),
+    _spec("kiosk.reset", CLIENT, {"idle", "wrap_up", "survey"},
+          "Nobody touched the screen: wipe it and return to the welcome screen."),
+    _spec("consent.request", COUNSELLOR, {"consulting"},
+          "Ask the client whether a partner may join by video.",
+          name=Arg(text(120)), agency=Arg(text(120)), role=Arg(text(120), default=""),
+          purpose=Arg(text(300))),
+    _spec("consent.answer", CLIENT, {"consulting"}, "The client's yes or no to a partner.",
+          partner=NOTE_ID, yes=Arg(boolean), version=Arg(text(80))),
+    _spec("consent.withdraw", CLIENT, {"consulting", "wrap_up"},
+          "The client takes back a consent given.", partner=NOTE_ID, version=Arg(text(80))),
+    _spec("partner.remove", COUNSELLOR, IN_TALK, "Take a partner out of the talk.",
+          partner=NOTE_ID),
     _spec("language.set", BOTH, ALL_PHASES, "Set the client's language.",
           language=Arg(choice(*LANGUAGES))),
     _spec("session.start", COUNSELLOR, {"idle", "welcome"}, "Start the appointment."),

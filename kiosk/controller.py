@@ -7,9 +7,12 @@ returns the keyed updates to publish. A refused command changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import logging
 import os
+import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,14 +20,14 @@ from typing import Any
 from . import commands
 from .exceptions import CommandError
 from .messages import Command, Reply, Update
-from .state import DEFAULT_LANGUAGE, Note, RoomState, Step, room_key
+from .state import DEFAULT_LANGUAGE, Note, Partner, RoomState, Step, room_key
 from .store import Store, now
 
 log = logging.getLogger(__name__)
 
 Changes = list[tuple[str, Any]]
 #: Commands whose first change is a new item; the reply carries its id.
-CREATES = frozenset({"session.start", "note.add", "step.add"})
+CREATES = frozenset({"session.start", "note.add", "step.add", "consent.request"})
 
 
 class RoomController:
@@ -53,6 +56,11 @@ class RoomController:
             "survey.begin": lambda args: self._set_room(phase="survey"),
             "survey.submit": self._survey_submit,
             "survey.skip": self._to_idle,
+            "kiosk.reset": self._to_idle,
+            "consent.request": self._consent_request,
+            "consent.answer": self._consent_answer,
+            "consent.withdraw": self._consent_withdraw,
+            "partner.remove": self._partner_remove,
         }
 
     # -- reading ---------------------------------------------------------
@@ -71,6 +79,7 @@ class RoomController:
         values: dict[str, Any] = {
             "room_name": row["name"], "phase": row["phase"], "language": row["language"],
             "privacy": bool(row["privacy"]), "session_id": row["session_id"],
+            "arrival": json.loads(row["arrival"]) if row["arrival"] else None,
         }
         if row["session_id"]:
             sid = row["session_id"]
@@ -81,6 +90,10 @@ class RoomController:
             values["next_steps"] = [
                 Step(r["id"], r["what"], r["who"], r["due"] or "")
                 for r in db["next_steps"].rows_where("session_id = ?", [sid], order_by="id")]
+            values["partners"] = [
+                Partner(r["id"], r["name"], r["agency"], r["role"] or "", r["purpose"] or "",
+                        r["consent"])
+                for r in db["partners"].rows_where("session_id = ?", [sid], order_by="id")]
         self.state.param.update(**values)
         for key, value in self.state.to_updates().items():
             self._publishable(key, value)
@@ -133,8 +146,13 @@ class RoomController:
 
     # -- handlers: each persists first, then returns its changes -----------
     def _checkin(self, args: dict[str, Any]) -> Changes:
-        # The appointment code is not stored: it would link the session to a person.
-        return self._set_room(phase="welcome")
+        # The code lets the counsellor find the appointment; it leaves with the client
+        # (cleared at idle) and never reaches the session's metadata.
+        arrival = {"code": args["code"]} if args.get("code") else {"walk_in": args["walk_in"]}
+        with self.store.transaction():
+            self.store.update("rooms", self.state.room_id, {
+                "phase": "welcome", "arrival": json.dumps(arrival), "updated_at": now()})
+        return [(self._key("arrival"), arrival), (self._key("phase"), "welcome")]
 
     def _language(self, args: dict[str, Any]) -> Changes:
         return self._set_room(language=args["language"])
@@ -170,18 +188,23 @@ class RoomController:
                                                     "closed_at": closed})
             self.store.update("rooms", self.state.room_id, {
                 "phase": "idle", "session_id": None, "language": DEFAULT_LANGUAGE,
-                "privacy": 0, "updated_at": closed})
+                "privacy": 0, "arrival": None, "updated_at": closed})
         changes: Changes = [(self._key("notes", n.id), None) for n in self.state.notes]
         changes += [(self._key("steps", s.id), None) for s in self.state.next_steps]
+        changes += [(self._key("partners", p.id), None) for p in self.state.partners]
         if sid:
             changes.append((self._key("session"), None))
+        if self.state.arrival:
+            changes.append((self._key("arrival"), None))
         return changes + self._room_changes(
             {"language": DEFAULT_LANGUAGE, "privacy": 0, "phase": "idle"})
 
     def _survey_submit(self, args: dict[str, Any]) -> Changes:
         day = dt.datetime.now(dt.UTC).date().isoformat()
         with self.store.transaction():
-            self.store.insert("survey_answers", {"day": day, **args})
+            # A random rowid: not even the order of rows can be matched to sessions.
+            self.store.insert("survey_answers",
+                              {"rowid": secrets.randbits(62), "day": day, **args})
         return self._to_idle(args)
 
     def _note_add(self, args: dict[str, Any]) -> Changes:
@@ -226,3 +249,45 @@ class RoomController:
         with self.store.transaction():
             self.store.delete("next_steps", step.id)
         return [(self._key("steps", step.id), None)]
+
+    # -- partners and the client's consent ---------------------------------
+    def _consent_request(self, args: dict[str, Any]) -> Changes:
+        with self.store.transaction():
+            row_id = self.store.insert("partners", {
+                "session_id": self.state.session_id, "name": args["name"],
+                "agency": args["agency"], "role": args["role"], "purpose": args["purpose"],
+                "consent": "pending", "created_at": now()})
+        partner = Partner(row_id, args["name"], args["agency"], args["role"], args["purpose"])
+        return [(self._key("partners", row_id), partner.to_dict())]
+
+    def _set_consent(self, partner: Partner, answer: str, version: str) -> Changes:
+        """Record the client's answer in the append-only log and on the partner."""
+        with self.store.transaction():
+            self.store.insert("consent_log", {
+                "at": now(), "room_id": self.state.room_id, "session_id": self.state.session_id,
+                "partner_agency": partner.agency, "partner_role": partner.role,
+                "answer": answer, "text_version": version, "language": self.state.language})
+            self.store.update("partners", partner.id, {"consent": answer})
+        return [(self._key("partners", partner.id),
+                 dataclasses.replace(partner, consent=answer).to_dict())]
+
+    def _consent_answer(self, args: dict[str, Any]) -> Changes:
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        if partner.consent != "pending":
+            raise CommandError("state", f"partner {partner.id} is not waiting for consent "
+                                        f"(consent is {partner.consent})")
+        return self._set_consent(partner, "granted" if args["yes"] else "declined",
+                                 args["version"])
+
+    def _consent_withdraw(self, args: dict[str, Any]) -> Changes:
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        if partner.consent != "granted":
+            raise CommandError("state", f"there is no consent to withdraw for partner "
+                                        f"{partner.id} (consent is {partner.consent})")
+        return self._set_consent(partner, "withdrawn", args["version"])
+
+    def _partner_remove(self, args: dict[str, Any]) -> Changes:
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        with self.store.transaction():
+            self.store.delete("partners", partner.id)
+        return [(self._key("partners", partner.id), None)]

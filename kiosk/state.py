@@ -53,9 +53,39 @@ class Step:
         return {"id": self.id, "what": self.what, "who": self.who, "due": self.due}
 
 
+CONSENT = ("pending", "granted", "declined", "withdrawn")
+
+
+@dataclass(frozen=True)
+class Partner:
+    """An agency's expert asked into the talk, and where the client's consent stands."""
+
+    id: int
+    name: str
+    agency: str
+    role: str = ""
+    purpose: str = ""
+    consent: str = "pending"
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Partner:
+        return cls(id=int(obj["id"]), name=str(obj["name"]), agency=str(obj["agency"]),
+                   role=str(obj.get("role") or ""), purpose=str(obj.get("purpose") or ""),
+                   consent=str(obj.get("consent") or "pending"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "agency": self.agency, "role": self.role,
+                "purpose": self.purpose, "consent": self.consent}
+
+
 def room_key(room_id: str, *parts: object) -> str:
     """The bus key of one piece of a room's state, e.g. ``room/r1/notes/3``."""
     return "/".join(["room", room_id, *(str(p) for p in parts)])
+
+
+#: Keyed lists: bus key segment -> (state field, item type).
+LISTS = {"notes": ("notes", Note), "steps": ("next_steps", Step),
+         "partners": ("partners", Partner)}
 
 
 class RoomState(param.Parameterized):
@@ -70,12 +100,20 @@ class RoomState(param.Parameterized):
     privacy = param.Boolean(default=False, doc="Privacy pause: all video stops while on.")
     notes = param.List(default=[], item_type=Note, doc="Shared notes, oldest first.")
     next_steps = param.List(default=[], item_type=Step, doc="Agreed next steps, oldest first.")
+    partners = param.List(default=[], item_type=Partner, doc="Partners asked into the talk.")
+    arrival = param.Dict(default=None, allow_None=True,
+                         doc="How the client checked in: {'code': ...} or {'walk_in': True}.")
     seq = param.Integer(default=0, doc="Bus sequence number of the last applied update.")
     synced = param.Boolean(default=False, doc="True while the mirror follows a live controller.")
 
     @property
     def visible_notes(self) -> list[Note]:
         return [n for n in self.notes if n.visible]
+
+    @property
+    def pending_consent(self) -> Partner | None:
+        """The first partner waiting for the client's answer, if any."""
+        return next((p for p in self.partners if p.consent == "pending"), None)
 
     def to_updates(self) -> dict[str, Any]:
         """The state as bus keys and values (what a snapshot carries)."""
@@ -88,10 +126,14 @@ class RoomState(param.Parameterized):
         }
         if self.session_id:
             out[room_key(rid, "session")] = {"id": self.session_id, "started": self.session_started}
+        if self.arrival:
+            out[room_key(rid, "arrival")] = self.arrival
         for note in self.notes:
             out[room_key(rid, "notes", note.id)] = note.to_dict()
         for step in self.next_steps:
             out[room_key(rid, "steps", step.id)] = step.to_dict()
+        for partner in self.partners:
+            out[room_key(rid, "partners", partner.id)] = partner.to_dict()
         return out
 
     def apply(self, items: Iterable[tuple[str, Any]], *, replace: bool = False,
@@ -101,8 +143,8 @@ class RoomState(param.Parameterized):
         lists: dict[str, dict[int, Any]] = {}
         if replace:
             values.update(session_id=None, session_started=None, language=DEFAULT_LANGUAGE,
-                          privacy=False, phase="idle")
-            lists = {"notes": {}, "next_steps": {}}
+                          privacy=False, phase="idle", arrival=None)
+            lists = {"notes": {}, "next_steps": {}, "partners": {}}
         for key, value in items:
             self._fold(values, lists, key, value)
         for name, by_id in lists.items():
@@ -140,8 +182,10 @@ class RoomState(param.Parameterized):
         elif field == "session":
             values["session_id"] = value["id"] if value else None
             values["session_started"] = value.get("started") if value else None
-        elif field in ("notes", "steps") and len(parts) == 4:
-            name, kind = ("notes", Note) if field == "notes" else ("next_steps", Step)
+        elif field == "arrival":
+            values["arrival"] = value or None
+        elif field in LISTS and len(parts) == 4:
+            name, kind = LISTS[field]
             if name not in lists:
                 lists[name] = {item.id: item for item in getattr(self, name)}
             item_id = int(parts[3])

@@ -50,9 +50,28 @@ def _m002_survey_answers(db: sqlite_utils.Database) -> None:
     })
 
 
+def _m003_arrival_partners_consent(db: sqlite_utils.Database) -> None:
+    db["rooms"].add_column("arrival", str)
+    db["partners"].create({
+        "id": int, "session_id": str, "name": str, "agency": str, "role": str, "purpose": str,
+        "consent": str, "created_at": str,
+    }, pk="id", foreign_keys=[("session_id", "sessions", "id")])
+    db["partners"].create_index(["session_id"])
+    # Append-only: what the client answered, to which agency, seeing which text.
+    db["consent_log"].create({
+        "id": int, "at": str, "room_id": str, "session_id": str, "partner_agency": str,
+        "partner_role": str, "answer": str, "text_version": str, "language": str,
+    }, pk="id")
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(f"""
+            CREATE TRIGGER consent_log_no_{verb.lower()} BEFORE {verb} ON consent_log
+            BEGIN SELECT RAISE(ABORT, 'the consent log is append-only'); END""")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_rooms_sessions_notes", _m001_rooms_sessions_notes),
     ("002_survey_answers", _m002_survey_answers),
+    ("003_arrival_partners_consent", _m003_arrival_partners_consent),
 ]
 
 

@@ -18,15 +18,27 @@ VALID_ARGS = {
     "step.add": {"what": "Unterlagen mitbringen", "who": "client", "due": "2026-12-01"},
     "step.delete": {"id": 1}, "privacy.set": {"on": True}, "survey.begin": {},
     "survey.submit": {"satisfaction": 5, "ease": 4, "recommend": 9}, "survey.skip": {},
+    "kiosk.reset": {},
+    "consent.request": {"name": "Frau Demir", "agency": "Ausländerbehörde",
+                        "role": "Sachbearbeitung", "purpose": "Arbeitserlaubnis klären"},
+    "consent.answer": {"partner": 1, "yes": True, "version": "de:abc123"},
+    "consent.withdraw": {"partner": 2, "version": "de:abc123"},
+    "partner.remove": {"partner": 1},
 }
 
+PARTNER = {"name": "Herr Kaya", "agency": "Jobcenter", "purpose": "Bürgergeld"}
+IN_SESSION = [("session.start", "counsellor", {}),
+              ("note.add", "counsellor", VALID_ARGS["note.add"]),
+              ("step.add", "counsellor", VALID_ARGS["step.add"]),
+              ("consent.request", "counsellor", PARTNER),  # partner 1: pending
+              ("consent.request", "counsellor", PARTNER),  # partner 2: granted
+              ("consent.answer", "kiosk", {"partner": 2, "yes": True, "version": "de:x"})]
 TO_PHASE = {
     "idle": [],
-    "welcome": [("checkin", "kiosk", {})],
-    "consulting": [("session.start", "counsellor", {})],
-    "wrap_up": [("session.start", "counsellor", {}), ("session.end", "counsellor", {})],
-    "survey": [("session.start", "counsellor", {}), ("session.end", "counsellor", {}),
-               ("survey.begin", "kiosk", {})],
+    "welcome": [("checkin", "kiosk", {"walk_in": True})],
+    "consulting": IN_SESSION,
+    "wrap_up": [*IN_SESSION, ("session.end", "counsellor", {})],
+    "survey": [*IN_SESSION, ("session.end", "counsellor", {}), ("survey.begin", "kiosk", {})],
 }
 
 
@@ -40,9 +52,6 @@ def room_in(phase: str, store: Store) -> RoomController:
     for name, role, args in TO_PHASE[phase]:
         reply, _ = ctl.handle(Command(name, args, role))
         assert reply.ok, reply
-    if phase in ("consulting", "wrap_up"):
-        for name in ("note.add", "step.add"):
-            assert ctl.handle(Command(name, VALID_ARGS[name]))[0].ok
     assert ctl.state.phase == phase
     return ctl
 
@@ -90,7 +99,25 @@ BAD = [
     ("step.delete", {"id": 5}, "state", "no next step 5"),
     ("language.set", {"language": "xx"}, "schema", "'language' must be one of"),
     ("privacy.set", {"on": 1}, "schema", "'on' must be true or false"),
+    ("consent.request", {"name": "X", "agency": "Y"}, "schema", "needs the argument 'purpose'"),
 ]
+
+
+@pytest.mark.parametrize(("name", "args", "code", "message"), [
+    ("consent.answer", {"partner": 2, "yes": False, "version": "v"}, "state",
+     "not waiting for consent (consent is granted)"),
+    ("consent.answer", {"partner": 9, "yes": True, "version": "v"}, "state", "no partner 9"),
+    ("consent.withdraw", {"partner": 1, "version": "v"}, "state", "no consent to withdraw"),
+    ("checkin", {"code": "A 17; DROP"}, "schema", "only letters, digits and dashes"),
+])
+def test_client_commands_refused_with_reason(name, args, code, message, tmp_path):
+    store = Store(tmp_path / "room.db")
+    ctl = room_in("consulting", store)
+    before_state, before_db = ctl.state.to_updates(), dump(store)
+    reply, updates = ctl.handle(Command(name, args, "kiosk"))
+    assert (reply.ok, reply.code) == (False, code) and message in reply.error
+    assert updates == [] and ctl.state.to_updates() == before_state and dump(store) == before_db
+    store.close()
 
 
 @pytest.mark.parametrize(("name", "args", "code", "message"), BAD)
@@ -132,9 +159,41 @@ def test_back_to_idle_wipes_everything_personal(tmp_path):
                              ("room.reset", "counsellor", {})]:
         assert ctl.handle(Command(name, args, role))[0].ok
     s = ctl.state
-    assert (s.phase, s.language, s.privacy, s.notes, s.next_steps, s.session_id) == (
-        "idle", "de", False, [], [], None)
+    assert (s.phase, s.language, s.privacy, s.notes, s.next_steps, s.session_id, s.partners,
+            s.arrival) == ("idle", "de", False, [], [], None, [], None)
     assert all(k.split("/")[2] in ("info", "phase", "language", "privacy") for k in ctl.kv)
     session = next(iter(store.db["sessions"].rows))
     assert session["ended_at"] and session["closed_at"]
+    store.close()
+
+
+def test_consent_log_is_append_only_and_records_every_answer(tmp_path):
+    import sqlite3
+
+    store = Store(tmp_path / "room.db")
+    ctl = room_in("consulting", store)
+    assert ctl.handle(Command("consent.answer", {"partner": 1, "yes": False, "version": "v2"},
+                              "kiosk"))[0].ok
+    assert ctl.handle(Command("consent.withdraw", {"partner": 2, "version": "v2"}, "kiosk"))[0].ok
+    rows = [(r["partner_agency"], r["answer"], r["text_version"])
+            for r in store.db["consent_log"].rows_where(order_by="id")]
+    assert rows == [("Jobcenter", "granted", "de:x"), ("Jobcenter", "declined", "v2"),
+                    ("Jobcenter", "withdrawn", "v2")]
+    assert [p.consent for p in ctl.state.partners] == ["declined", "withdrawn"]
+    for sql in ("UPDATE consent_log SET answer = 'granted'", "DELETE FROM consent_log"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            store.db.execute(sql)
+    store.close()
+
+
+def test_checkin_tells_the_counsellor_and_a_restart_keeps_the_talk(tmp_path):
+    store = Store(tmp_path / "room.db")
+    ctl = RoomController(store, "r1", "Raum 1")
+    assert ctl.handle(Command("checkin", {"code": "a-17"}, "kiosk"))[0].ok
+    assert ctl.state.arrival == {"code": "A-17"}
+    for name, role, args in IN_SESSION:
+        assert ctl.handle(Command(name, args, role))[0].ok
+    again = RoomController(store, "r1", "Raum 1")  # the controller restarts
+    assert again.state.to_updates() == ctl.state.to_updates()
+    assert [p.consent for p in again.state.partners] == ["pending", "granted"]
     store.close()

@@ -34,7 +34,8 @@ def test_migrations_on_an_existing_file_apply_only_what_is_new(tmp_path, monkeyp
     path = tmp_path / "room.db"
     monkeypatch.setattr("kiosk.store.MIGRATIONS", MIGRATIONS[:1])
     old = Store(path)
-    RoomController(old, "r1", "Raum 1").handle(Command("session.start"))
+    old.db["rooms"].insert({"id": "r1", "name": "Raum 1", "phase": "consulting"})
+    old.db["sessions"].insert({"id": "s1", "room_id": "r1", "started_at": "2026-11-21"})
     assert old.applied == ALL[:1] and "survey_answers" not in old.db.table_names()
     old.close()
     monkeypatch.undo()
@@ -42,6 +43,7 @@ def test_migrations_on_an_existing_file_apply_only_what_is_new(tmp_path, monkeyp
     assert new.applied == ALL and "survey_answers" in new.db.table_names()
     assert new.db["sessions"].count == 1  # data from before the upgrade is kept
     assert new.migrate() == []  # and opening again changes nothing
+    assert RoomController(new, "r1", "Raum 1").state.phase == "consulting"
     new.close()
 
 
