@@ -34,7 +34,8 @@ def test_migrations_on_an_existing_file_apply_only_what_is_new(tmp_path, monkeyp
     path = tmp_path / "room.db"
     monkeypatch.setattr("kiosk.store.MIGRATIONS", MIGRATIONS[:1])
     old = Store(path)
-    old.db["rooms"].insert({"id": "r1", "name": "Raum 1", "phase": "consulting"})
+    old.db["rooms"].insert({"id": "r1", "name": "Raum 1", "phase": "consulting", "language": "de",
+                            "privacy": 0, "session_id": "s1"})
     old.db["sessions"].insert({"id": "s1", "room_id": "r1", "started_at": "2026-11-21"})
     assert old.applied == ALL[:1] and "survey_answers" not in old.db.table_names()
     old.close()
