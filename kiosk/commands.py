@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import i18n
 from .exceptions import CommandError
 from .state import PHASES, ROLES
 
 Validator = Callable[[str, Any], Any]
 MISSING = object()
 
-LANGUAGES = ("de", "de-simple", "en", "ar", "tr", "uk", "ru")
 
 
 def text(max_len: int, *, min_len: int = 1) -> Validator:
@@ -58,6 +58,13 @@ def appointment_code(name: str, value: Any) -> str:
     value = text(32)(name, value).upper()
     if not all(c.isalnum() or c == "-" for c in value):
         raise CommandError("schema", f"'{name}' may hold only letters, digits and dashes")
+    return value
+
+
+def language(name: str, value: Any) -> str:
+    known = i18n.languages()
+    if value not in known:
+        raise CommandError("schema", f"'{name}' must be one of: {', '.join(known)}")
     return value
 
 
@@ -133,7 +140,7 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
     _spec("partner.remove", COUNSELLOR, IN_TALK, "Take a partner out of the talk.",
           partner=NOTE_ID),
     _spec("language.set", BOTH, ALL_PHASES, "Set the client's language.",
-          language=Arg(choice(*LANGUAGES))),
+          language=Arg(language)),
     _spec("session.start", COUNSELLOR, {"idle", "welcome"}, "Start the appointment."),
     _spec("session.end", COUNSELLOR, {"consulting"}, "End the talk; the client sees the summary."),
     _spec("room.reset", COUNSELLOR, ALL_PHASES - {"idle"},

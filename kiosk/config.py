@@ -41,6 +41,7 @@ _FILE_KEYS = {
     ("http", "allowed_origins"): "allowed_origins",
     ("bus", "router"): "bus_router", ("bus", "pub"): "bus_pub",
     ("bus", "heartbeat"): "heartbeat", ("bus", "silence"): "silence",
+    ("kiosk", "idle_timeout"): "idle_timeout", ("kiosk", "idle_warning"): "idle_warning",
 }
 
 
@@ -77,6 +78,10 @@ class RoomConfig:
     """Seconds between the controller's heartbeats."""
     silence: float = 5.0
     """Seconds without a message after which a mirror resynchronises."""
+    idle_timeout: float = 120.0
+    """Seconds without a touch (outside a talk) after which the kiosk wipes its screen."""
+    idle_warning: float = 20.0
+    """Seconds before that wipe when the client is warned and may stay."""
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -95,6 +100,8 @@ class RoomConfig:
             raise ConfigError(f"run must name some of {', '.join(PARTS)}, got {list(self.run)}")
         if not self.heartbeat > 0 or not self.silence > self.heartbeat:
             raise ConfigError("heartbeat must be positive and silence longer than it")
+        if not 0 < self.idle_warning < self.idle_timeout:
+            raise ConfigError("kiosk idle_warning must be positive and shorter than idle_timeout")
 
     @property
     def db_path(self) -> Path:

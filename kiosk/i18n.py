@@ -1,11 +1,13 @@
 """Translation catalogs: one JSON file per language under ``kiosk/locales``.
 
-A translator adds a language by adding ``<code>.json`` with the same keys;
-missing keys fall back to German.
+A translator adds a language by adding ``<code>.json`` with the same keys as
+``de.json`` (``_language`` is its name in itself, ``_dir`` ``ltr`` or ``rtl``);
+nothing else changes. Missing keys fall back to German.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import cache
 from pathlib import Path
@@ -18,11 +20,36 @@ FALLBACK = "de"
 def catalog(language: str) -> dict[str, str]:
     """The strings of one language (empty when there is no catalog)."""
     path = LOCALES / f"{language}.json"
-    if not path.is_file():
+    if not path.is_file() or "/" in language:
         return {}
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def t(language: str, key: str) -> str:
+@cache
+def languages() -> tuple[str, ...]:
+    """Codes of every language with a catalog: German and its plain forms first."""
+    codes = sorted(p.stem for p in LOCALES.glob("*.json"))
+    first = [c for c in codes if c == FALLBACK or c.startswith(FALLBACK + "-")]
+    return (*sorted(first, key=len), *(c for c in codes if c not in first))
+
+
+def t(language: str, key: str, **values: object) -> str:
     """The text for ``key`` in ``language``, else German, else the key itself."""
-    return catalog(language).get(key) or catalog(FALLBACK).get(key) or key
+    text = catalog(language).get(key) or catalog(FALLBACK).get(key) or key
+    return text.format(**values) if values else text
+
+
+def native_name(language: str) -> str:
+    return catalog(language).get("_language", language)
+
+
+def direction(language: str) -> str:
+    return "rtl" if catalog(language).get("_dir") == "rtl" else "ltr"
+
+
+@cache
+def consent_version(language: str) -> str:
+    """Names the consent text a client was shown: language and a hash of its wording."""
+    texts = [t(language, k) for k in sorted(catalog(FALLBACK)) if k.startswith("consent.")]
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
+    return f"{language}:{digest}"

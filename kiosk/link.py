@@ -28,6 +28,10 @@ class RoomLink:
         self.state = RoomState()
         self.router, self.pub = router, pub
         self.urls = urls or {}
+        #: (timeout, warning) in seconds for the kiosk's idle reset; set by the room.
+        self.kiosk_idle: tuple[float, float] = (120.0, 20.0)
+        #: The agency that runs the room, for the screens; set by the room.
+        self.agency = ""
         self.mirror = Mirror(self.state, router, pub, context=context, silence=silence)
         self.client = CommandClient(router, context=context)
 

@@ -91,6 +91,8 @@ class Room:
             # processes (kiosk ctl, split deployments) use the configured endpoints.
             router, pub = self.bus.local_endpoints if self.bus else self.endpoints
             self.link = RoomLink(router, pub, context=self.context, silence=cfg.silence)
+            self.link.kiosk_idle = (cfg.idle_timeout, cfg.idle_warning)
+            self.link.agency = cfg.agency
             await self.link.start()
             self.port = cfg.http_port or free_port(cfg.http_address)
             origins = [f"{h}:{self.port}" for h in ("localhost", "127.0.0.1",

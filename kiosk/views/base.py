@@ -50,7 +50,7 @@ def escape(text: str) -> str:
 
 
 def items_html(notes: Iterable[Note], steps: Iterable[Step], *, notes_title: str,
-               steps_title: str, empty: str, who_client: str = "Sie") -> str:
+               steps_title: str, empty: str, who_client: str = "Sie", due: str = "bis") -> str:
     """The visible notes and the next steps as HTML (text is escaped)."""
     notes, steps = list(notes), list(steps)
     if not notes and not steps:
@@ -64,7 +64,7 @@ def items_html(notes: Iterable[Note], steps: Iterable[Step], *, notes_title: str
         out.append(f"<h2>{escape(steps_title)}</h2><ul class='items steps'>")
         for s in steps:
             who = who_client if s.who == "client" else s.who
-            meta = escape(who) + (f" · bis {escape(s.due)}" if s.due else "")
+            meta = escape(who) + (f" · {escape(due)} {escape(s.due)}" if s.due else "")
             out.append(f"<li class='step' data-step='{s.id}'>{escape(s.what)}"
                        f"<span class='meta'>{meta}</span></li>")
         out.append("</ul>")

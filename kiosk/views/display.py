@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from ..i18n import t
+from ..i18n import direction, t
 from .base import STYLES, RoomView, escape, items_html
 
 
@@ -43,8 +43,8 @@ class DisplayView(RoomView):
             html = f"<h1>{escape(t(lang, 'talk.title'))}</h1>" + items_html(
                 state.visible_notes, state.next_steps, notes_title=t(lang, "talk.notes"),
                 steps_title=t(lang, "talk.steps"), empty=t(lang, "talk.empty"),
-                who_client=t(lang, "who.client"))
+                who_client=t(lang, "who.client"), due=t(lang, "talk.due"))
         else:
             html = (f"<h1>{escape(t(lang, 'welcome.title'))}</h1>"
                     f"<p class='lead'>{escape(t(lang, 'welcome.lead'))}</p>")
-        self._body.object = html
+        self._body.object = f"<div lang='{lang}' dir='{direction(lang)}'>{html}</div>"

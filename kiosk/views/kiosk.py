@@ -1,20 +1,25 @@
 """/kiosk: the client's touch screen.
 
-One screen per room phase: welcome (idle), waiting (welcome), the live talk
-(consulting), the summary (wrap_up) and the survey. Every string comes from
-the translation catalogs in the client's language.
+The view keeps what the client chose on this screen (a sub-screen, text size,
+contrast, survey answers) and forwards every tap that concerns the room to the
+controller as a client command. What it shows comes from ``describe``.
 """
 
 from __future__ import annotations
 
-import panel as pn
+import asyncio
+from typing import Any
+
 import param
 
-from ..i18n import t
-from .base import STYLES, RoomView, escape, items_html
+from ..commands import appointment_code
+from ..exceptions import CommandError
+from ..i18n import consent_version, t
+from .base import RoomView
+from .kiosk_screen import SIZES, KioskChoices, KioskScreen, describe
 
-BIG = {"height": 72, "min_width": 220, "stylesheets": [
-    ":host .bk-btn { font-size: 1.35rem; font-weight: 600; }"]}
+THANKS_SECONDS = 10.0
+QUESTIONS = ("satisfaction", "ease", "recommend")
 
 
 class KioskView(RoomView):
@@ -24,136 +29,171 @@ class KioskView(RoomView):
     precedence = 0
     defer = 0.0
 
+    local = param.Selector(objects=[None, "checkin", "languages", "thanks"], default=None,
+                           doc="A screen of the kiosk's own over the phase's screen.")
+    text_size = param.Selector(objects=list(SIZES), default=100, doc="Text size in percent.")
+    contrast = param.Boolean(default=False, doc="High-contrast theme.")
     satisfaction = param.Selector(objects=[None, 1, 2, 3, 4, 5], default=None,
                                   doc="Answer 1–5: satisfaction with this form of counselling.")
     ease = param.Selector(objects=[None, 1, 2, 3, 4, 5], default=None,
                           doc="Answer 1–5: ease of use.")
     recommend = param.Selector(objects=[None, *range(11)], default=None,
                                doc="Answer 0–10: would recommend.")
-
+    invalid_code = param.Boolean(default=False, doc="The last code typed was not valid.")
+    warning = param.Boolean(default=False, doc="The idle warning is showing.")
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self._header = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES])
-        self._body = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
-                                  css_classes=["kiosk-body"])
-        self._error = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES])
-        self._actions = pn.Row(sizing_mode="stretch_width")
-        self._survey = self._survey_form()
-        self._layout = pn.Column(self._header, self._body, self._survey, self._actions,
-                                 self._error, sizing_mode="stretch_both",
-                                 styles={"padding": "2rem 3rem", "background": "#ffffff"})
-        self.watch_state(self._render, "phase", "language", "room_name", "privacy")
-        self.watch_state(self._render_body, "notes", "next_steps")
-        self.param.watch(self._show_error, "error")
+        self._screen = KioskScreen(on_action=self._on_action, sizing_mode="stretch_both",
+                                   min_height=600)
+        self._thanks: asyncio.TimerHandle | None = None
+        self.watch_state(self._on_phase, "phase")
+        self.watch_state(self._render, "language", "room_name", "privacy", "notes",
+                         "next_steps", "partners", "arrival")
+        self.param.watch(self._render, ["local", "text_size", "contrast", *QUESTIONS,
+                                        "invalid_code", "warning", "error"])
         self._render()
 
     def __panel__(self):
-        return self._layout
+        return self._screen
 
-    def _t(self, key: str) -> str:
-        return t(self.state.language, key)
+    @property
+    def choices(self) -> KioskChoices:
+        return KioskChoices(local=self.local, size=self.text_size, contrast=self.contrast,
+                            answers={q: getattr(self, q) for q in QUESTIONS},
+                            invalid_code=self.invalid_code, warning=self.warning,
+                            error=self.error)
 
-    def _button(self, key: str, action, kind: str = "primary") -> pn.widgets.Button:
-        button = pn.widgets.Button(label=self._t(key), color=kind, **BIG)
-        button.on_click(action)
-        return button
-
-    def _survey_form(self) -> pn.Column:
-        """Three rows of answer buttons; none is chosen until the client taps one."""
-        def scale(name: str, options: range) -> pn.Row:
-            buttons = []
-            for value in options:
-                button = pn.widgets.Button(label=str(value), color="primary", variant="outline",
-                                           height=56, width=60, css_classes=[f"answer-{name}"],
-                                           stylesheets=[":host .bk-btn { font-size: 1.3rem; }"])
-                button.on_click(lambda event, v=value: setattr(self, name, v))
-                buttons.append(button)
-
-            def mark(event) -> None:
-                for value, button in zip(options, buttons, strict=True):
-                    button.variant = "solid" if value == event.new else "outline"
-            self.param.watch(mark, name)
-            return pn.Row(*buttons, margin=(0, 0, 12, 0))
-        self._questions = {name: pn.pane.HTML(stylesheets=[STYLES])
-                           for name in ("satisfaction", "ease", "recommend")}
-        return pn.Column(
-            self._questions["satisfaction"], scale("satisfaction", range(1, 6)),
-            self._questions["ease"], scale("ease", range(1, 6)),
-            self._questions["recommend"], scale("recommend", range(11)),
-            visible=False, sizing_mode="stretch_width")
-
-    # -- rendering -----------------------------------------------------------
     def _render(self, *events) -> None:
-        phase, tr = self.state.phase, self._t
-        titles = {"idle": "welcome.title", "welcome": "waiting.title",
-                  "consulting": "talk.title", "wrap_up": "summary.title",
-                  "survey": "survey.title"}
-        self._header.object = (f"<div class='room'>{escape(self.state.room_name)}</div>"
-                               f"<h1>{escape(tr(titles[phase]))}</h1>")
-        actions: list = []
-        if phase == "idle":
-            actions = [self._button("welcome.start", self._checkin)]
-        elif phase == "consulting":
-            key = "privacy.off" if self.state.privacy else "privacy.on"
-            actions = [self._button(key, self._toggle_privacy, "warning")]
-        elif phase == "wrap_up":
-            actions = [self._button("summary.next", self._survey_begin),
-                       self._button("summary.done", self._survey_skip, "light")]
-        elif phase == "survey":
-            for name, pane in self._questions.items():
-                pane.object = f"<p class='lead'>{escape(tr('survey.' + name))}</p>"
-            actions = [self._button("survey.send", self._survey_submit),
-                       self._button("survey.skip", self._survey_skip, "light")]
-        else:
-            self.param.update(satisfaction=None, ease=None, recommend=None)
-        self._survey.visible = phase == "survey"
-        self._actions.objects = actions
-        self._render_body()
+        self._screen.screen = describe(self.state, self.choices, agency=self.link.agency,
+                                       idle=self.link.kiosk_idle)
 
-    def _render_body(self, *events) -> None:
-        phase, tr = self.state.phase, self._t
-        if phase == "idle":
-            html = f"<p class='lead'>{escape(tr('welcome.lead'))}</p>"
-        elif phase == "welcome":
-            html = f"<p class='lead'>{escape(tr('waiting.lead'))}</p>"
-        elif phase in ("consulting", "wrap_up"):
-            html = items_html(self.state.visible_notes, self.state.next_steps,
-                              notes_title=tr("talk.notes"), steps_title=tr("talk.steps"),
-                              empty=tr("talk.empty"), who_client=tr("who.client"))
-            if self.state.privacy and phase == "consulting":
-                html = f"<p class='notice'>{escape(tr('privacy.notice'))}</p>" + html
-        else:
-            html = f"<p class='lead'>{escape(tr('survey.lead'))}</p>"
-        self._body.object = html
+    def _on_phase(self, event) -> None:
+        if event.new != "idle" and self.local in ("checkin", "languages", "thanks"):
+            self.local = None
+        if event.new == "idle" and self.local != "thanks":
+            self._wipe()
+        self._render()
 
-    def _show_error(self, event) -> None:
-        self._error.object = f"<p class='error'>{escape(event.new)}</p>" if event.new else ""
+    def _wipe(self) -> None:
+        """Forget everything this screen held for the client."""
+        self.param.update(local=None, text_size=100, contrast=False, invalid_code=False,
+                          warning=False, error="", **dict.fromkeys(QUESTIONS))
 
     @property
     def offline_text(self) -> str:  # type: ignore[override]
-        return self._t("error.offline")
+        return t(self.state.language, "error.offline")
 
     def refused_text(self, reason: str) -> str:
-        return self._t("error.refused")
+        return t(self.state.language, "error.refused")
 
-    # -- actions -------------------------------------------------------------
-    def _checkin(self, event) -> None:
-        self.act("checkin")
+    # -- what the client taps ----------------------------------------------------
+    def _on_action(self, msg: dict[str, Any]) -> None:
+        handler = getattr(self, "_do_" + msg["action"].replace(".", "_"), None)
+        if handler is not None:
+            handler(msg)
 
-    def _toggle_privacy(self, event) -> None:
+    def _do_language(self, msg: dict[str, Any]) -> None:
+        if self.local == "languages":
+            self.local = None
+        self.act("language.set", language=msg.get("code"))
+
+    def _do_language_menu(self, msg: dict[str, Any]) -> None:
+        self.local = "languages" if self.local != "languages" else None
+
+    def _do_languages_close(self, msg: dict[str, Any]) -> None:
+        self.local = None
+
+    def _do_size(self, msg: dict[str, Any]) -> None:
+        self.text_size = SIZES[(SIZES.index(self.text_size) + 1) % len(SIZES)]
+
+    def _do_contrast(self, msg: dict[str, Any]) -> None:
+        self.contrast = not self.contrast
+
+    def _do_checkin_open(self, msg: dict[str, Any]) -> None:
+        self.param.update(local="checkin", invalid_code=False)
+
+    def _do_checkin_back(self, msg: dict[str, Any]) -> None:
+        self.param.update(local=None, invalid_code=False)
+
+    def _do_checkin_code(self, msg: dict[str, Any]) -> None:
+        try:
+            code = appointment_code("code", msg.get("code"))
+        except CommandError:
+            self.invalid_code = True
+            return
+        self.invalid_code = False
+        self.act("checkin", code=code)
+
+    def _do_checkin_walkin(self, msg: dict[str, Any]) -> None:
+        self.act("checkin", walk_in=True)
+
+    def _do_privacy(self, msg: dict[str, Any]) -> None:
         self.act("privacy.set", on=not self.state.privacy)
 
-    def _survey_begin(self, event) -> None:
+    def _do_consent(self, msg: dict[str, Any]) -> None:
+        self.act("consent.answer", partner=msg.get("partner"), yes=msg.get("yes") is True,
+                 version=consent_version(self.state.language))
+
+    def _do_withdraw(self, msg: dict[str, Any]) -> None:
+        self.act("consent.withdraw", partner=msg.get("partner"),
+                 version=consent_version(self.state.language))
+
+    def _do_summary_next(self, msg: dict[str, Any]) -> None:
         self.act("survey.begin")
 
-    def _survey_skip(self, event) -> None:
-        self.act("survey.skip")
+    def _do_summary_done(self, msg: dict[str, Any]) -> None:
+        self.act("survey.skip", then=self._thank)
 
-    def _survey_submit(self, event) -> None:
-        answers = {"satisfaction": self.satisfaction, "ease": self.ease,
-                   "recommend": self.recommend}
+    def _do_answer(self, msg: dict[str, Any]) -> None:
+        question, value = msg.get("q"), msg.get("v")
+        if question in QUESTIONS and value in self.param[question].objects:
+            setattr(self, question, value)
+
+    def _do_survey_send(self, msg: dict[str, Any]) -> None:
+        answers = {q: getattr(self, q) for q in QUESTIONS}
         if None in answers.values():
-            self.error = self._t("survey.incomplete")
+            self.error = t(self.state.language, "survey.incomplete")
             return
-        self.act("survey.submit", **answers,
-                 then=lambda: self.param.update(satisfaction=None, ease=None, recommend=None))
+        self.act("survey.submit", **answers, then=self._thank)
+
+    def _do_survey_skip(self, msg: dict[str, Any]) -> None:
+        self.act("survey.skip", then=self._thank)
+
+    def _do_thanks_back(self, msg: dict[str, Any]) -> None:
+        self._wipe()
+
+    def _do_idle_warn(self, msg: dict[str, Any]) -> None:
+        self.warning = True
+
+    def _do_idle_active(self, msg: dict[str, Any]) -> None:
+        self.warning = False
+
+    _do_idle_stay = _do_idle_active
+
+    def _do_idle_expired(self, msg: dict[str, Any]) -> None:
+        if self.state.phase in ("wrap_up", "survey") or (
+                self.state.phase == "idle" and self.state.language != "de"):
+            self.act("kiosk.reset")
+        self._wipe()
+
+    def _thank(self) -> None:
+        """Show the thank-you screen for a while, then the welcome screen."""
+        self.param.update(local="thanks", **dict.fromkeys(QUESTIONS))
+        if self._thanks is not None:
+            self._thanks.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._thanks = loop.call_later(THANKS_SECONDS, self._end_thanks)
+
+    def _end_thanks(self) -> None:
+        if self.local == "thanks":
+            self._wipe()
+
+    def detach(self) -> None:
+        if self._thanks is not None:
+            self._thanks.cancel()
+        super().detach()
+
+

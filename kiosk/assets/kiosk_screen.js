@@ -1,0 +1,144 @@
+// The client's touch screen: renders the screen the server describes and sends
+// back what the client taps. No state of its own but what is typed, the idle
+// clock and keyboard focus; every string arrives translated.
+
+const h = (tag, attrs = {}, ...children) => {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "text") el.textContent = v;
+    else if (k === "class") el.className = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c) el.append(c);
+  return el;
+};
+
+export function render({ model, el }) {
+  let typed = "";            // the appointment code being typed
+  let lastTouch = Date.now();
+  let warned = false, expired = false, idleKey = "";
+  const send = (msg) => model.send_msg(msg);
+  const button = (label, msg, kind = "primary", extra = {}) =>
+    h("button", { type: "button", class: `btn ${kind}`, "data-action": msg.action,
+                  onclick: () => send(msg), ...extra }, label);
+
+  const touched = () => {
+    lastTouch = Date.now();
+    expired = false;
+    if (warned) { warned = false; send({ action: "idle.active" }); }
+  };
+  for (const type of ["pointerdown", "keydown", "touchstart"]) {
+    document.addEventListener(type, touched, { capture: true, passive: true });
+  }
+  document.addEventListener("contextmenu", (e) => e.preventDefault());
+  setInterval(() => {
+    const idle = model.screen && model.screen.idle;
+    if (!idle) return;
+    const quiet = (Date.now() - lastTouch) / 1000;
+    if (!warned && quiet >= idle.timeout - idle.warning) { warned = true; send({ action: "idle.warn" }); }
+    if (!expired && quiet >= idle.timeout) { expired = true; send({ action: "idle.expired" }); }
+  }, 250);
+
+  const blocks = {
+    text: (b) => h("p", { class: "lead", text: b.text }),
+    notice: (b) => h("p", { class: "notice", role: "status", text: b.text }),
+    languages: (b) => h("div", { class: "languages", role: "group", "aria-label": b.label },
+      b.options.map((o) => button(o.label, { action: "language", code: o.code },
+        o.current ? "choice current" : "choice", { lang: o.code === "de-simple" ? "de" : o.code,
+        "aria-pressed": o.current ? "true" : "false" }))),
+    checkin: (b) => {
+      const input = h("input", { id: "checkin-code", type: "text", autocomplete: "off",
+        inputmode: "text", maxlength: "32", spellcheck: "false", value: typed,
+        "aria-invalid": b.invalid ? "true" : null,
+        "aria-describedby": b.invalid ? "checkin-error" : null,
+        oninput: (e) => { typed = e.target.value; } });
+      input.value = typed;
+      return h("form", { class: "checkin", onsubmit: (e) => { e.preventDefault();
+          send({ action: "checkin.code", code: typed }); } },
+        h("label", { for: "checkin-code", text: b.label }), input,
+        b.invalid ? h("p", { id: "checkin-error", class: "error", role: "alert", text: b.invalid }) : null,
+        h("button", { type: "submit", class: "btn primary", "data-action": "checkin.code" }, b.send));
+    },
+    people: (b) => h("section", { "aria-labelledby": "who" },
+      h("h2", { id: "who", text: b.title }),
+      h("ul", { class: "people" }, b.people.map((p) => h("li", {},
+        h("span", { class: "name", text: p.name }), h("span", { class: "meta", text: p.detail }),
+        p.withdraw ? button(p.withdraw.label, { action: "withdraw", partner: p.withdraw.partner },
+                            "secondary") : null)))),
+    list: (b) => h("section", { "aria-labelledby": `list-${b.variant}` },
+      h("h2", { id: `list-${b.variant}`, text: b.title }),
+      h("ul", { class: `items ${b.variant}`, role: "list", "aria-live": "polite" },
+        b.items.map((i) => h("li", { "data-item": i.id },
+          h("span", { text: i.text }), i.meta ? h("span", { class: "meta", text: i.meta }) : null)))),
+    consent: (b) => h("section", { class: "consent", "aria-labelledby": "consent-who" },
+      h("dl", {},
+        h("dt", { id: "consent-who", text: b.who_label }), h("dd", { text: b.who }),
+        h("dt", { text: b.why_label }), h("dd", { text: b.why }),
+        h("dt", { text: b.shared_label }), h("dd", { text: b.shared })),
+      h("ul", { class: "assurances" }, b.assurances.map((t) => h("li", { text: t }))),
+      h("div", { class: "actions big" },
+        button(b.yes, { action: "consent", partner: b.partner, yes: true }, "primary"),
+        button(b.no, { action: "consent", partner: b.partner, yes: false }, "secondary"))),
+    question: (b) => h("fieldset", { class: "question" },
+      h("legend", { id: `q-${b.id}`, text: b.text }),
+      h("p", { class: "scale", id: `scale-${b.id}`, text: b.scale }),
+      h("div", { role: "radiogroup", "aria-labelledby": `q-${b.id}`,
+                 "aria-describedby": `scale-${b.id}`, class: `answers answer-${b.id}` },
+        b.options.map((v) => h("button", { type: "button", role: "radio",
+          class: v === b.value ? "answer chosen" : "answer",
+          "aria-checked": v === b.value ? "true" : "false",
+          onclick: () => send({ action: "answer", q: b.id, v }) }, String(v))))),
+  };
+
+  const draw = () => {
+    const s = model.screen;
+    if (!s || !s.kind) return;
+    const focusKey = document.activeElement && el.contains(document.activeElement) ?
+      document.activeElement.getAttribute("data-action") : null;
+    document.documentElement.lang = s.lang;
+    document.documentElement.dir = s.dir;
+    document.title = s.page_title;
+    el.lang = s.lang;
+    el.dir = s.dir;
+    if (s.idle_key !== idleKey) { idleKey = s.idle_key; lastTouch = Date.now(); warned = false; expired = false; }
+    if (s.kind !== "checkin") typed = "";
+    const t = s.toolbar;
+    const page = h("div", { class: `page kind-${s.kind}${s.contrast ? " high-contrast" : ""}`,
+                            style: `--scale:${s.size / 100}` },
+      h("header", { class: "toolbar" },
+        h("div", { class: "agency" },
+          h("span", { class: "logo", role: "img", "aria-label": t.logo_label }),
+          h("span", { text: t.agency })),
+        h("div", { class: "tools" },
+          button(t.language_button, { action: "language.menu" }, "tool",
+                 { "aria-label": `${t.language_label}: ${t.language_button}` }),
+          button(`A ${s.size} %`, { action: "size" }, "tool",
+                 { "aria-label": `${t.size_label}: ${s.size} %` }),
+          button(t.contrast_label, { action: "contrast" }, "tool",
+                 { "aria-pressed": s.contrast ? "true" : "false" }))),
+      h("main", { class: "content" },
+        h("p", { class: "room", text: s.room }),
+        h("h1", { text: s.title }),
+        s.blocks.map((b) => blocks[b.type](b)),
+        s.error ? h("p", { class: "error", role: "alert", text: s.error }) : null,
+        s.actions.length ? h("div", { class: "actions" },
+          s.actions.map((a) => button(a.label, { action: a.id }, a.kind))) : null),
+      s.privacy ? h("footer", { class: "privacy-bar" },
+        button(s.privacy.label, { action: "privacy" }, s.privacy.on ? "privacy on" : "privacy",
+               { "aria-pressed": s.privacy.on ? "true" : "false" })) : null,
+      s.warning ? h("div", { class: "overlay" },
+        h("div", { class: "dialog", role: "alertdialog", "aria-modal": "true",
+                   "aria-labelledby": "idle-title", "aria-describedby": "idle-lead" },
+          h("h2", { id: "idle-title", text: s.warning.title }),
+          h("p", { id: "idle-lead", text: s.warning.lead }),
+          button(s.warning.stay, { action: "idle.stay" }, "primary"))) : null);
+    el.replaceChildren(page);
+    const again = focusKey && el.querySelector(`[data-action="${focusKey}"]`);
+    if (s.warning) el.querySelector(".dialog button").focus();
+    else if (again) again.focus();
+  };
+  draw();
+  model.on("screen", draw);
+}
