@@ -117,7 +117,7 @@ async def _send(info: dict[str, Any], role: str, name: str, args: dict[str, Any]
         context.term()
 
 
-def send_command(ctx: click.Context, data_dir: Path, name: str, **args: Any) -> None:
+def send_command(ctx: click.Context, data_dir: Path, name: str, /, **args: Any) -> None:
     """Send one command for the ctl role; exit 1 with the reason when refused."""
     info = _runtime(data_dir)
     try:
@@ -158,8 +158,10 @@ def status(as_json: bool, data_dir: Path) -> None:
         "privacy": state.privacy,
         "session": {"id": state.session_id, "started": state.session_started}
         if state.session_id else None,
+        "arrival": state.arrival,
         "notes": [n.to_dict() for n in state.notes],
         "next_steps": [s.to_dict() for s in state.next_steps],
+        "partners": [p.to_dict() for p in state.partners],
         "bus": info["bus"], "urls": info.get("urls", {}),
     }
     if as_json:
@@ -234,3 +236,64 @@ def send(ctx: click.Context, name: str, args: tuple[str, ...], data_dir: Path) -
         except ValueError:
             parsed[key] = raw
     send_command(ctx, data_dir, name, **parsed)
+
+
+# -- what the client's touch screen does, for scripts (use with --as kiosk) --------
+@ctl.command()
+@click.argument("code")
+@data_dir_option
+@click.pass_context
+def language(ctx: click.Context, code: str, data_dir: Path) -> None:
+    """Set the client's language (de, de-simple, en, ar, tr, uk, ru, ...)."""
+    send_command(ctx, data_dir, "language.set", language=code)
+
+
+@ctl.command()
+@click.option("--code", default=None, help="The appointment code; without it, a walk-in.")
+@data_dir_option
+@click.pass_context
+def checkin(ctx: click.Context, code: str | None, data_dir: Path) -> None:
+    """Check the client in, with an appointment code or as a walk-in."""
+    args = {"code": code} if code else {"walk_in": True}
+    send_command(ctx, data_dir, "checkin", **args)
+
+
+@ctl.command()
+@click.argument("answer", type=click.Choice(["yes", "no"]))
+@click.option("--partner", type=int, default=None, help="Partner id (default: the one waiting).")
+@data_dir_option
+@click.pass_context
+def consent(ctx: click.Context, answer: str, partner: int | None, data_dir: Path) -> None:
+    """Answer the consent prompt for the partner who waits for it."""
+    from .i18n import consent_version
+
+    state = asyncio.run(_status(_runtime(data_dir)))
+    if partner is None:
+        waiting = state.pending_consent
+        if waiting is None:
+            raise click.ClickException("no partner is waiting for the client's consent")
+        partner = waiting.id
+    send_command(ctx, data_dir, "consent.answer", partner=partner, yes=answer == "yes",
+                 version=consent_version(state.language))
+
+
+@ctl.command()
+@click.argument("switch", type=click.Choice(["on", "off"]))
+@data_dir_option
+@click.pass_context
+def privacy(ctx: click.Context, switch: str, data_dir: Path) -> None:
+    """Pause (on) or resume (off) all video."""
+    send_command(ctx, data_dir, "privacy.set", on=switch == "on")
+
+
+@ctl.command()
+@click.argument("satisfaction", type=click.IntRange(1, 5))
+@click.argument("ease", type=click.IntRange(1, 5))
+@click.argument("recommend", type=click.IntRange(0, 10))
+@data_dir_option
+@click.pass_context
+def survey(ctx: click.Context, satisfaction: int, ease: int, recommend: int,
+           data_dir: Path) -> None:
+    """Answer the anonymous survey: SATISFACTION (1-5) EASE (1-5) RECOMMEND (0-10)."""
+    send_command(ctx, data_dir, "survey.submit", satisfaction=satisfaction, ease=ease,
+                 recommend=recommend)

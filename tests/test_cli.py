@@ -167,3 +167,29 @@ def test_serve_refuses_a_bad_config_with_a_clear_message(tmp_path: Path, content
     conf.write_text(content)
     proc = kiosk("serve", "--config", str(conf), check=False)
     assert proc.returncode == 1 and message in proc.stderr
+
+
+def test_ctl_does_what_the_touch_screen_does(demo, data_dir):
+    d = ["--data-dir", str(data_dir)]
+    as_kiosk = ["ctl", "--as", "kiosk"]
+    kiosk(*as_kiosk, "language", "ar", *d)
+    kiosk(*as_kiosk, "checkin", "--code", "b-42", *d)
+    status = json.loads(kiosk("ctl", "status", "--json", *d).stdout)
+    assert (status["language"], status["arrival"], status["phase"]) == (
+        "ar", {"code": "B-42"}, "welcome")
+    kiosk("ctl", "session", "start", *d)
+    kiosk("ctl", "send", "consent.request", "name=Frau Demir", "agency=Ausländerbehörde",
+          "purpose=Arbeitserlaubnis", *d)
+    kiosk(*as_kiosk, "consent", "yes", *d)
+    kiosk(*as_kiosk, "privacy", "on", *d)
+    status = json.loads(kiosk("ctl", "status", "--json", *d).stdout)
+    assert status["partners"][0]["consent"] == "granted" and status["privacy"] is True
+    none_waiting = kiosk(*as_kiosk, "consent", "no", *d, check=False)
+    assert none_waiting.returncode == 1 and "no partner is waiting" in none_waiting.stderr
+    kiosk("ctl", "session", "end", *d)
+    kiosk(*as_kiosk, "send", "survey.begin", *d)
+    kiosk(*as_kiosk, "survey", "4", "5", "10", *d)
+    status = json.loads(kiosk("ctl", "status", "--json", *d).stdout)
+    assert (status["phase"], status["language"], status["partners"]) == ("idle", "de", [])
+    bad = kiosk(*as_kiosk, "survey", "6", "5", "10", *d, check=False)
+    assert bad.returncode == 2 and "6 is not in the range 1<=x<=5" in bad.stderr
