@@ -43,6 +43,12 @@ def native_name(language: str) -> str:
     return catalog(language).get("_language", language)
 
 
+def tag(language: str) -> str:
+    """The BCP 47 tag for a catalog code: ``de-simple`` is German, ``de-x-simple``."""
+    base, _, variant = language.partition("-")
+    return f"{base}-x-{variant[:8]}" if len(variant) > 3 else language
+
+
 def direction(language: str) -> str:
     return "rtl" if catalog(language).get("_dir") == "rtl" else "ltr"
 

@@ -50,7 +50,7 @@ class RoomLink:
         await self.mirror.close()
         await self.client.close()
 
-    def post(self, role: str, name: str, **args: Any) -> asyncio.Future:
+    def post(self, role: str, name: str, /, **args: Any) -> asyncio.Future:
         """Put a command on the wire now; return the future of its reply."""
         return self.client.post(Command(name, args, role))
 
@@ -61,7 +61,7 @@ class RoomLink:
             await self.mirror.caught_up(reply.seq)
         return reply
 
-    async def send(self, role: str, name: str, **args: Any) -> Reply:
+    async def send(self, role: str, name: str, /, **args: Any) -> Reply:
         """Send a command as ``role``; return the reply (ack or error).
 
         An ack returns once this process's mirror shows the change, so that a
@@ -72,7 +72,7 @@ class RoomLink:
             await self.mirror.caught_up(reply.seq)
         return reply
 
-    async def must(self, role: str, name: str, **args: Any) -> Reply:
+    async def must(self, role: str, name: str, /, **args: Any) -> Reply:
         """Like :meth:`send`, but raise CommandError when refused."""
         reply = await self.send(role, name, **args)
         if not reply.ok:

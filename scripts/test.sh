@@ -9,6 +9,11 @@ if [ ! -x /usr/bin/chromium ]; then
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
 fi
+# axe-core, from the npm registry, checks every kiosk screen for accessibility.
+if [ ! -f .cache/axe/node_modules/axe-core/axe.min.js ]; then
+  npm install --prefix .cache/axe --no-save --no-package-lock --no-audit --no-fund \
+    axe-core@4 >/dev/null
+fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test,dev]"

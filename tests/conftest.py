@@ -155,8 +155,8 @@ class ThreadedRoom:
         """Run a coroutine on the room's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def command(self, name: str, role: str = "counsellor", **args):
-        return self.call(self.room.link.send(role, name, **args))
+    def command(self, name: str, /, as_: str = "counsellor", **args):
+        return self.call(self.room.link.send(as_, name, **args))
 
     @property
     def urls(self) -> dict[str, str]:
@@ -220,3 +220,27 @@ def new_page(browser):
     yield open_page
     for ctx in contexts:
         ctx.close()
+
+
+AXE = Path(__file__).resolve().parent.parent / ".cache/axe/node_modules/axe-core/axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run the README's test command, which installs axe-core")
+    return AXE.read_text(encoding="utf-8")
+
+
+def axe_findings(page, source: str, impacts=("serious", "critical")) -> list[str]:
+    """Run axe-core (WCAG 2.1 A and AA rules) over the page; the findings of these impacts."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=source)
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {runOnly: {type: 'tag',
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}, resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ': ' + n.failureSummary)}));
+    }""")
+    return [f"{v['impact']} {v['id']}: {v['help']} {v['nodes']}" for v in result
+            if v["impact"] in impacts]

@@ -11,7 +11,6 @@ import pytest
 
 from kiosk.controller import RoomController
 from kiosk.exceptions import StoreError
-from kiosk.messages import Command
 from kiosk.store import MIGRATIONS, Store
 
 ALL = [name for name, _ in MIGRATIONS]

@@ -27,17 +27,22 @@ def talk(link, *notes):
 
 def test_kiosk_follows_the_phase(link):
     view = KioskView(link=link)
-    assert "Willkommen" in view._header.object
-    assert [b.label for b in view._actions] == ["Anmelden"]
+    screen = view._screen.screen
+    assert (screen["kind"], screen["title"]) == ("welcome", "Willkommen")
+    assert [a["id"] for a in screen["actions"]] == ["checkin.open"]
     talk(link, ("Sichtbar <b>fett</b>", True), ("Nur intern", False))
-    assert "Ihr Gespräch" in view._header.object
-    assert "Sichtbar &lt;b&gt;fett&lt;/b&gt;" in view._body.object  # escaped, never HTML
-    assert "Nur intern" not in view._body.object
+    screen = view._screen.screen
+    assert screen["kind"] == "session" and screen["privacy"]["label"] == "Video pausieren"
+    notes = next(b for b in screen["blocks"] if b.get("variant") == "notes")
+    assert [i["text"] for i in notes["items"]] == ["Sichtbar <b>fett</b>"]  # drawn as text
+    assert "Nur intern" not in repr(screen)
     link.state.apply([("room/r1/privacy", True)])
-    assert "Das Video ist pausiert" in view._body.object
-    assert [b.label for b in view._actions] == ["Video fortsetzen"]
+    screen = view._screen.screen
+    assert screen["blocks"][0] == {"type": "notice", "text": (
+        "Das Video ist pausiert. Niemand sieht oder hört Sie per Video.")}
+    assert screen["privacy"] == {"on": True, "label": "Video fortsetzen"}
     link.state.apply([("room/r1/phase", "survey")])
-    assert view._survey.visible and "Drei kurze Fragen" in view._header.object
+    assert view._screen.screen["title"] == "Drei kurze Fragen"
 
 
 def test_display_never_shows_internal_notes_and_blanks_during_privacy(link):
@@ -62,9 +67,10 @@ def test_control_lists_every_note_with_its_visibility(link):
 def test_kiosk_survey_needs_all_three_answers(link):
     view = KioskView(link=link)
     link.state.apply([("room/r1/phase", "survey")])
-    view.satisfaction = 4
-    view._survey_submit(None)  # refused locally, before any bus traffic
-    assert "alle drei Fragen" in view.error
+    view._on_action({"action": "answer", "q": "ease", "v": 4})
+    view._on_action({"action": "answer", "q": "ease", "v": 99})  # not on the scale: ignored
+    view._on_action({"action": "survey.send"})  # refused locally, before any bus traffic
+    assert view.ease == 4 and "alle drei Fragen" in view.error
 
 
 def test_a_broken_view_is_detached_and_the_others_keep_updating(link):

@@ -46,7 +46,7 @@ export function render({ model, el }) {
     notice: (b) => h("p", { class: "notice", role: "status", text: b.text }),
     languages: (b) => h("div", { class: "languages", role: "group", "aria-label": b.label },
       b.options.map((o) => button(o.label, { action: "language", code: o.code },
-        o.current ? "choice current" : "choice", { lang: o.code === "de-simple" ? "de" : o.code,
+        o.current ? "choice current" : "choice", { lang: o.tag,
         "aria-pressed": o.current ? "true" : "false" }))),
     checkin: (b) => {
       const input = h("input", { id: "checkin-code", type: "text", autocomplete: "off",
@@ -115,7 +115,7 @@ export function render({ model, el }) {
           button(t.language_button, { action: "language.menu" }, "tool",
                  { "aria-label": `${t.language_label}: ${t.language_button}` }),
           button(`A ${s.size} %`, { action: "size" }, "tool",
-                 { "aria-label": `${t.size_label}: ${s.size} %` }),
+                 { "aria-label": `${t.size_label}: A ${s.size} %` }),
           button(t.contrast_label, { action: "contrast" }, "tool",
                  { "aria-pressed": s.contrast ? "true" : "false" }))),
       h("main", { class: "content" },

@@ -130,7 +130,7 @@ class RoomView(pn.viewable.Viewer):
             self.state.param.unwatch(watcher)
         self._watchers = []
 
-    def act(self, name: str, *, then: Callable[[], None] | None = None, **args) -> None:
+    def act(self, name: str, /, *, then: Callable[[], None] | None = None, **args) -> None:
         """Forward one user action now, from a click handler; ``then`` runs on success.
 
         The command leaves before the handler returns, so the room does not

@@ -41,6 +41,8 @@ class KioskView(RoomView):
                                doc="Answer 0–10: would recommend.")
     invalid_code = param.Boolean(default=False, doc="The last code typed was not valid.")
     warning = param.Boolean(default=False, doc="The idle warning is showing.")
+    thanks_language = param.String(default=None, allow_None=True,
+                                   doc="The client's language, kept for the thank-you screen.")
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self._screen = KioskScreen(on_action=self._on_action, sizing_mode="stretch_both",
@@ -50,7 +52,7 @@ class KioskView(RoomView):
         self.watch_state(self._render, "language", "room_name", "privacy", "notes",
                          "next_steps", "partners", "arrival")
         self.param.watch(self._render, ["local", "text_size", "contrast", *QUESTIONS,
-                                        "invalid_code", "warning", "error"])
+                                        "invalid_code", "warning", "error", "thanks_language"])
         self._render()
 
     def __panel__(self):
@@ -61,7 +63,8 @@ class KioskView(RoomView):
         return KioskChoices(local=self.local, size=self.text_size, contrast=self.contrast,
                             answers={q: getattr(self, q) for q in QUESTIONS},
                             invalid_code=self.invalid_code, warning=self.warning,
-                            error=self.error)
+                            error=self.error,
+                            language=self.thanks_language if self.local == "thanks" else None)
 
     def _render(self, *events) -> None:
         self._screen.screen = describe(self.state, self.choices, agency=self.link.agency,
@@ -77,7 +80,8 @@ class KioskView(RoomView):
     def _wipe(self) -> None:
         """Forget everything this screen held for the client."""
         self.param.update(local=None, text_size=100, contrast=False, invalid_code=False,
-                          warning=False, error="", **dict.fromkeys(QUESTIONS))
+                          warning=False, error="", thanks_language=None,
+                          **dict.fromkeys(QUESTIONS))
 
     @property
     def offline_text(self) -> str:  # type: ignore[override]
@@ -142,7 +146,7 @@ class KioskView(RoomView):
         self.act("survey.begin")
 
     def _do_summary_done(self, msg: dict[str, Any]) -> None:
-        self.act("survey.skip", then=self._thank)
+        self.act("survey.skip", then=self._thanker())
 
     def _do_answer(self, msg: dict[str, Any]) -> None:
         question, value = msg.get("q"), msg.get("v")
@@ -154,10 +158,10 @@ class KioskView(RoomView):
         if None in answers.values():
             self.error = t(self.state.language, "survey.incomplete")
             return
-        self.act("survey.submit", **answers, then=self._thank)
+        self.act("survey.submit", **answers, then=self._thanker())
 
     def _do_survey_skip(self, msg: dict[str, Any]) -> None:
-        self.act("survey.skip", then=self._thank)
+        self.act("survey.skip", then=self._thanker())
 
     def _do_thanks_back(self, msg: dict[str, Any]) -> None:
         self._wipe()
@@ -176,9 +180,15 @@ class KioskView(RoomView):
             self.act("kiosk.reset")
         self._wipe()
 
-    def _thank(self) -> None:
+    def _thanker(self):
+        """What to do once the room has closed the talk: thank, in the client's language."""
+        language = self.state.language
+        return lambda: self._thank(language)
+
+    def _thank(self, language: str) -> None:
         """Show the thank-you screen for a while, then the welcome screen."""
-        self.param.update(local="thanks", **dict.fromkeys(QUESTIONS))
+        self.param.update(local="thanks", thanks_language=language,
+                          **dict.fromkeys(QUESTIONS))
         if self._thanks is not None:
             self._thanks.cancel()
         try:

@@ -17,7 +17,7 @@ from typing import Any
 import param
 from panel.custom import JSComponent
 
-from ..i18n import direction, languages, native_name, t
+from ..i18n import direction, languages, native_name, t, tag
 from ..state import RoomState
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -35,6 +35,7 @@ class KioskChoices:
     invalid_code: bool = False
     warning: bool = False
     error: str = ""
+    language: str | None = None  # the thank-you screen keeps the client's language
 
     @property
     def personal(self) -> bool:
@@ -83,7 +84,7 @@ def _people(state: RoomState, lang: str) -> dict[str, Any]:
 def describe(state: RoomState, choices: KioskChoices, *, agency: str,
              idle: tuple[float, float]) -> dict[str, Any]:
     """The whole screen the client sees, translated into the room's client language."""
-    lang = state.language
+    lang = choices.language or state.language
     kind = _kind(state, choices)
     blocks: list[dict[str, Any]] = []
     actions: list[dict[str, str]] = []
@@ -93,7 +94,7 @@ def describe(state: RoomState, choices: KioskChoices, *, agency: str,
                      "summary": "summary.title", "survey": "survey.title",
                      "thanks": "thanks.title"}[kind])
     language_block = {"type": "languages", "label": t(lang, "toolbar.language"), "options": [
-        {"code": code, "label": native_name(code), "current": code == lang}
+        {"code": code, "tag": tag(code), "label": native_name(code), "current": code == lang}
         for code in languages()]}
     if kind == "welcome":
         blocks = [{"type": "text", "text": t(lang, "welcome.lead")},
@@ -152,7 +153,7 @@ def describe(state: RoomState, choices: KioskChoices, *, agency: str,
         kind in ("welcome", "languages", "checkin") and (choices.personal or lang != "de"))
     privacy_shown = kind in ("session", "consent", "summary")
     return {
-        "kind": kind, "lang": lang, "dir": direction(lang), "size": choices.size,
+        "kind": kind, "lang": tag(lang), "dir": direction(lang), "size": choices.size,
         "contrast": choices.contrast, "room": state.room_name, "title": title,
         "page_title": f"{title} – {state.room_name}",
         "toolbar": {"agency": agency, "logo_label": t(lang, "toolbar.logo"),

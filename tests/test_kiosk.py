@@ -1,0 +1,200 @@
+"""The client's touch screen in Chromium: every screen in every language, consent,
+idle reset, and axe-core over all of it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ThreadedRoom, axe_findings
+from playwright.sync_api import expect
+
+from kiosk.i18n import LOCALES, catalog, direction, languages, native_name, t, tag
+
+LANGS = languages()
+PARTNER = {"name": "Frau Demir", "agency": "Ausländerbehörde", "role": "Sachbearbeitung",
+           "purpose": "Arbeitserlaubnis klären"}
+
+
+def test_seven_languages_each_with_every_string():
+    assert set(LANGS) == {"de", "de-simple", "en", "ar", "tr", "uk", "ru"}
+    keys = list(catalog("de"))
+    for lang in LANGS:
+        data = json.loads((LOCALES / f"{lang}.json").read_text(encoding="utf-8"))
+        assert list(data) == keys, lang
+        assert all(isinstance(v, str) and v.strip() for v in data.values()), lang
+        assert "{seconds}" in data["idle.lead"]
+    assert [direction(x) for x in LANGS].count("rtl") == 1 and direction("ar") == "rtl"
+
+
+def title(page, text: str) -> None:
+    expect(page.locator("h1")).to_have_text(text)
+
+
+def check(page, axe_source: str, lang: str, where: str) -> None:
+    assert page.evaluate("document.documentElement.lang") == tag(lang)
+    assert page.evaluate("document.documentElement.dir") == direction(lang)
+    assert axe_findings(page, axe_source) == [], f"{lang} {where}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_screen_in_every_language(live_room, new_page, axe_source, lang):
+    page = new_page(live_room.urls["kiosk"])
+    title(page, "Willkommen")
+    choice = page.locator(".languages").get_by_role("button", name=native_name(lang), exact=True)
+    choice.click()
+    expect(choice).to_have_attribute("aria-pressed", "true")
+    title(page, t(lang, "welcome.title"))
+    check(page, axe_source, lang, "welcome")
+    if lang == "ar":
+        assert page.locator("main").evaluate("e => getComputedStyle(e).direction") == "rtl"
+
+    page.get_by_role("button", name=f"{t(lang, 'toolbar.language')}: {native_name(lang)}").click()
+    title(page, t(lang, "toolbar.language"))
+    check(page, axe_source, lang, "languages")
+    page.get_by_role("button", name=t(lang, "checkin.back"), exact=True).click()
+
+    page.get_by_role("button", name=t(lang, "welcome.start")).click()
+    title(page, t(lang, "checkin.title"))
+    page.get_by_label(t(lang, "checkin.code")).fill("A 17!")
+    page.get_by_role("button", name=t(lang, "checkin.send")).click()
+    expect(page.get_by_role("alert")).to_have_text(t(lang, "checkin.invalid"))
+    check(page, axe_source, lang, "checkin")
+    page.get_by_label(t(lang, "checkin.code")).fill("a-17")
+    page.get_by_role("button", name=t(lang, "checkin.send")).click()
+    title(page, t(lang, "waiting.title"))
+    assert live_room.state.arrival == {"code": "A-17"}
+    check(page, axe_source, lang, "waiting")
+
+    live_room.command("session.start")
+    live_room.command("note.add", text="Lebenslauf bis Freitag schicken", visible=True)
+    live_room.command("note.add", text="Intern: Akte prüfen", visible=False)
+    live_room.command("step.add", what="Termin bei der IHK", who="client", due="2026-12-04")
+    title(page, t(lang, "talk.title"))
+    expect(page.locator("ul.notes li")).to_have_text("Lebenslauf bis Freitag schicken")
+    expect(page.locator("ul.steps li")).to_contain_text("2026-12-04")
+    assert "Akte" not in page.content()
+    check(page, axe_source, lang, "session")
+
+    assert live_room.command("consent.request", **PARTNER).ok
+    title(page, t(lang, "consent.title"))
+    expect(page.locator(".consent")).to_contain_text("Arbeitserlaubnis klären")
+    for key in ("consent.recorded", "consent.no_disadvantage", "consent.withdraw_hint"):
+        expect(page.locator(".consent")).to_contain_text(t(lang, key))
+    check(page, axe_source, lang, "consent")
+    page.get_by_role("button", name=t(lang, "consent.yes")).click()
+    title(page, t(lang, "talk.title"))
+    expect(page.locator("ul.people")).to_contain_text(t(lang, "talk.partner_joined"))
+
+    live_room.command("session.end")
+    title(page, t(lang, "summary.title"))
+    check(page, axe_source, lang, "summary")
+    page.get_by_role("button", name=t(lang, "summary.next")).click()
+    title(page, t(lang, "survey.title"))
+    check(page, axe_source, lang, "survey")
+    for q, answer in (("satisfaction", "4"), ("ease", "5"), ("recommend", "10")):
+        page.locator(f".answer-{q}").get_by_role("radio", name=answer, exact=True).click()
+        expect(page.locator(f".answer-{q} [aria-checked=true]")).to_have_text(answer)
+    page.get_by_role("button", name=t(lang, "survey.send")).click()
+    title(page, t(lang, "thanks.title"))
+    check(page, axe_source, lang, "thanks")
+    page.get_by_role("button", name=t(lang, "thanks.back")).click()
+    title(page, "Willkommen")  # everything personal is gone: German again
+
+
+def test_switching_language_keeps_what_is_on_the_screen(live_room, new_page):
+    page = new_page(live_room.urls["kiosk"])
+    title(page, "Willkommen")
+    assert live_room.command("session.start").ok and live_room.command("session.end").ok
+    page.get_by_role("button", name="Weiter zur kurzen Umfrage").click()
+    page.locator(".answer-ease").get_by_role("radio", name="2", exact=True).click()
+    page.get_by_role("button", name="Sprache: Deutsch").click()
+    page.get_by_role("button", name="Türkçe").click()
+    title(page, t("tr", "survey.title"))
+    expect(page.locator(".answer-ease [aria-checked=true]")).to_have_text("2")
+    page.get_by_role("button", name=f"{t('tr', 'toolbar.text_size')}: A 100 %").click()
+    page.get_by_role("button", name=t("tr", "toolbar.contrast")).click()
+    expect(page.locator(".page.high-contrast")).to_have_count(1)
+    assert page.locator("h1").evaluate("e => getComputedStyle(e).fontSize") == "60px"  # 2em·150%
+
+
+def test_consent_no_and_withdrawal(live_room, new_page):
+    page = new_page(live_room.urls["kiosk"])
+    title(page, "Willkommen")
+    assert live_room.command("session.start").ok
+    assert live_room.command("consent.request", **PARTNER).ok
+    title(page, "Darf jemand per Video dazukommen?")
+    page.get_by_role("button", name="Nein, lieber nicht").click()
+    title(page, "Ihr Gespräch")
+    expect(page.locator("ul.people li")).to_have_count(1)  # only the counsellor
+    assert live_room.state.partners[0].consent == "declined"
+
+    live_room.command("consent.request", **{**PARTNER, "name": "Herr Kaya",
+                                            "agency": "Jobcenter"})
+    page.get_by_role("button", name="Ja, einverstanden").click()
+    expect(page.locator("ul.people")).to_contain_text("Herr Kaya")
+    page.get_by_role("button", name="Zustimmung zurückziehen").click()
+    expect(page.locator("ul.people li")).to_have_count(1)
+    assert [p.consent for p in live_room.state.partners] == ["declined", "withdrawn"]
+    log = live_room.call(_consent_log(live_room))
+    assert [(a, v.split(":")[0]) for a, v in log] == [
+        ("declined", "de"), ("granted", "de"), ("withdrawn", "de")]
+
+    page.get_by_role("button", name="Video pausieren").click()
+    expect(page.get_by_role("status")).to_have_text(t("de", "privacy.notice"))
+    assert live_room.state.privacy is True
+
+
+async def _consent_log(live_room):
+    db = live_room.room.store.db
+    return [(r["answer"], r["text_version"]) for r in db["consent_log"].rows_where(order_by="id")]
+
+
+@pytest.fixture
+def quick_idle_room(room_config):
+    room = ThreadedRoom(room_config.with_(idle_timeout=3.0, idle_warning=1.5)).start()
+    yield room
+    room.stop()
+
+
+def test_idle_reset_warns_then_wipes_and_a_touch_keeps_it(quick_idle_room, new_page):
+    room = quick_idle_room
+    page = new_page(room.urls["kiosk"])
+    page.get_by_role("button", name="English").click()
+    page.get_by_role("button", name="Text size: A 100 %").click()
+    title(page, t("en", "welcome.title"))
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text(t("en", "idle.title"))
+    page.get_by_role("button", name=t("en", "idle.stay")).click()  # still there
+    expect(dialog).to_have_count(0)
+    title(page, t("en", "welcome.title"))
+    expect(page.get_by_role("alertdialog")).to_contain_text(t("en", "idle.title"), timeout=5000)
+    title(page, "Willkommen")  # nobody touched it: wiped
+    expect(page.get_by_role("button", name="Schriftgröße: A 100 %")).to_be_visible()
+    assert room.state.language == "de"
+
+    room.command("session.start")
+    room.command("note.add", text="Persönliche Notiz", visible=True)
+    room.command("session.end")
+    expect(page.locator("ul.notes li")).to_have_text("Persönliche Notiz")
+    title(page, "Willkommen")  # the summary, too, leaves after the timeout
+    assert room.state.phase == "idle" and room.state.notes == []
+
+
+def test_no_way_out_of_the_kiosk_page(live_room, new_page):
+    page = new_page(live_room.urls["kiosk"])
+    title(page, "Willkommen")
+    assert page.locator("a[href]").count() == 0
+    prevented = page.evaluate("""() => {
+        const e = new MouseEvent('contextmenu', {bubbles: true, cancelable: true});
+        document.body.dispatchEvent(e);
+        return e.defaultPrevented; }""")
+    assert prevented
+
+
+def test_the_kiosk_cannot_send_counsellor_commands(live_room):
+    for name, args in [("session.start", {}), ("note.add", {"text": "x"}), ("room.reset", {}),
+                       ("consent.request", PARTNER)]:
+        reply = live_room.command(name, as_="kiosk", **args)
+        assert (reply.ok, reply.code) == (False, "role"), name
+    assert live_room.state.phase == "idle"
