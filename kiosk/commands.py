@@ -131,7 +131,7 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           "Nobody touched the screen: wipe it and return to the welcome screen."),
     _spec("consent.request", COUNSELLOR, {"consulting"},
           "Ask the client whether a partner may join by video.",
-          name=Arg(text(120)), agency=Arg(text(120)), role=Arg(text(120), default=""),
+          name=Arg(text(120)), agency=Arg(text(120)), role=Arg(text(120, min_len=0), default=""),
           purpose=Arg(text(300))),
     _spec("consent.answer", CLIENT, {"consulting"}, "The client's yes or no to a partner.",
           partner=NOTE_ID, yes=Arg(boolean), version=Arg(text(80))),

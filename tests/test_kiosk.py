@@ -198,3 +198,22 @@ def test_the_kiosk_cannot_send_counsellor_commands(live_room):
         reply = live_room.command(name, as_="kiosk", **args)
         assert (reply.ok, reply.code) == (False, "role"), name
     assert live_room.state.phase == "idle"
+
+
+def test_counsellor_sees_the_check_in_and_the_clients_answer(live_room, new_page):
+    kiosk = new_page(live_room.urls["kiosk"])
+    control = new_page(live_room.urls["control"])
+    kiosk.get_by_role("button", name="Anmelden").click()
+    kiosk.get_by_role("button", name="Ich habe keinen Termin").click()
+    title(kiosk, "Schön, dass Sie da sind")
+    expect(control.get_by_text("ohne Termin")).to_be_visible()
+    control.get_by_role("button", name="Sitzung starten").click()
+    control.get_by_label("Name", exact=True).fill("Herr Kaya")
+    control.get_by_label("Stelle").fill("Jobcenter")
+    control.get_by_label("Warum (sieht die Klient:in)").fill("Bürgergeld klären")
+    control.get_by_role("button", name="Zustimmung der Klient:in erfragen").click()
+    expect(control.locator(".control-partners")).to_contain_text("Zustimmung erfragt")
+    title(kiosk, "Darf jemand per Video dazukommen?")
+    expect(kiosk.locator(".consent")).to_contain_text("Bürgergeld klären")
+    kiosk.get_by_role("button", name="Ja, einverstanden").click()
+    expect(control.locator(".control-partners")).to_contain_text("zugestimmt")

@@ -15,6 +15,8 @@ import param
 from .base import STYLES, RoomView, escape
 from .itemlist import ItemList
 
+CONSENT_LABELS = {"pending": "Zustimmung erfragt", "granted": "zugestimmt",
+                  "declined": "abgelehnt", "withdrawn": "zurückgezogen"}
 PHASE_LABELS = {"idle": "Frei", "welcome": "Klient:in wartet", "consulting": "Im Gespräch",
                 "wrap_up": "Abschluss", "survey": "Umfrage"}
 
@@ -28,6 +30,10 @@ class ControlView(RoomView):
     note_visible = param.Boolean(default=True, doc="Show the next note to the client.")
     step_what = param.String(default="", doc="Draft next step: what.")
     step_who = param.String(default="client", doc="Draft next step: who (client or agency).")
+    partner_name = param.String(default="", doc="Partner to ask in: name.")
+    partner_agency = param.String(default="", doc="Partner to ask in: agency.")
+    partner_role = param.String(default="", doc="Partner to ask in: role.")
+    partner_purpose = param.String(default="", doc="Why the partner should join.")
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
@@ -52,6 +58,24 @@ class ControlView(RoomView):
         self._steps = ItemList(on_action=self._on_step_action, sizing_mode="stretch_width",
                                css_classes=["control-steps"], empty="Noch keine Schritte.")
         self._error = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES])
+        self._partners = ItemList(on_action=self._on_partner_action, sizing_mode="stretch_width",
+                                  css_classes=["control-partners"],
+                                  empty="Noch keine Partner angefragt.")
+        self._ask = pn.widgets.Button(label="Zustimmung der Klient:in erfragen", color="primary",
+                                      height=48)
+        self._ask.on_click(self._on_ask)
+
+        def field(name: str, label: str, **kw):
+            return pn.widgets.TextInput.from_param(self.param[name], name=label,
+                                                   description=None, **kw)
+        self._partner_form = pn.Column(
+            pn.pane.HTML("<h2>Partner per Video</h2>", stylesheets=[STYLES]),
+            pn.Row(field("partner_name", "Name"), field("partner_agency", "Stelle"),
+                   field("partner_role", "Funktion"), sizing_mode="stretch_width"),
+            pn.Row(field("partner_purpose", "Warum (sieht die Klient:in)",
+                         sizing_mode="stretch_width"), self._ask,
+                   sizing_mode="stretch_width"),
+            self._partners, sizing_mode="stretch_width")
         self._editor = pn.Column(
             pn.pane.HTML("<h2>Notizen</h2>", stylesheets=[STYLES]),
             pn.widgets.TextAreaInput.from_param(
@@ -67,13 +91,13 @@ class ControlView(RoomView):
                    pn.widgets.TextInput.from_param(self.param.step_who, name="Wer", width=180,
                                                    description=None),
                    self._add_step, sizing_mode="stretch_width"),
-            self._steps, sizing_mode="stretch_width")
+            self._steps, self._partner_form, sizing_mode="stretch_width")
         self._layout = pn.Column(
             self._status, pn.Row(self._start, self._end, self._privacy, self._reset),
             self._error, self._editor, sizing_mode="stretch_both",
             styles={"padding": "1.5rem 2rem"})
-        self.watch_state(self._render, "phase", "privacy", "room_name", "synced")
-        self.watch_state(self._render_items, "notes", "next_steps")
+        self.watch_state(self._render, "phase", "privacy", "room_name", "synced", "arrival")
+        self.watch_state(self._render_items, "notes", "next_steps", "partners")
         self.param.watch(self._show_error, "error")
         self._render()
         self._render_items()
@@ -84,9 +108,14 @@ class ControlView(RoomView):
     def _render(self, *events) -> None:
         s = self.state
         online = "" if s.synced else " · <span class='error'>keine Verbindung</span>"
+        arrival = ""
+        if s.arrival:
+            arrival = (f" · Termin-Code <b>{escape(s.arrival['code'])}</b>"
+                       if s.arrival.get("code") else " · ohne Termin")
         self._status.object = (
             f"<div class='room'>{escape(s.room_name)}</div>"
-            f"<h1>Beratung</h1><span class='phase'>{PHASE_LABELS[s.phase]}</span>{online}")
+            f"<h1>Beratung</h1><span class='phase'>{PHASE_LABELS[s.phase]}</span>"
+            f"{arrival}{online}")
         self._start.visible = s.phase in ("idle", "welcome")
         self._end.visible = s.phase == "consulting"
         self._reset.visible = s.phase != "idle"
@@ -106,6 +135,21 @@ class ControlView(RoomView):
              + (f", bis {s.due}" if s.due else ""),
              "actions": [{"action": "delete", "label": "Löschen"}]}
             for s in self.state.next_steps]
+        self._partners.items = [
+            {"id": p.id, "text": f"{p.name} ({p.agency}{', ' + p.role if p.role else ''})",
+             "badge": CONSENT_LABELS[p.consent],
+             "actions": [{"action": "remove", "label": "Entfernen"}]}
+            for p in self.state.partners]
+
+    def _on_partner_action(self, action: str, partner_id: Any) -> None:
+        if action == "remove" and any(p.id == partner_id for p in self.state.partners):
+            self.act("partner.remove", partner=partner_id)
+
+    def _on_ask(self, event) -> None:
+        self.act("consent.request", name=self.partner_name, agency=self.partner_agency,
+                 role=self.partner_role, purpose=self.partner_purpose,
+                 then=lambda: self.param.update(partner_name="", partner_agency="",
+                                                partner_role="", partner_purpose=""))
 
     def _on_note_action(self, action: str, note_id: Any) -> None:
         note = next((n for n in self.state.notes if n.id == note_id), None)
