@@ -252,7 +252,7 @@ def room_subject(browser: Browser, servers: LoopThread, stack: ExitStack) -> Sub
     expect(kiosk.locator("h1")).to_have_text("Ihr Gespräch")
     textarea = control.get_by_label("Neue Notiz")
     expect(textarea).to_be_visible()
-    notes = kiosk.locator(".kiosk-body li[data-note]")
+    notes = kiosk.locator("ul.notes li")
     rows = control.locator(".control-notes").get_by_role("button", name="Löschen")
     token = uuid.uuid4().hex[:6]
 

@@ -1,4 +1,4 @@
-"""Take a screenshot of each page in a demo room, for the README (docs/screenshots/)."""
+"""Take a screenshot of each page and each kiosk screen (German and Arabic) for the README."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ import tempfile
 import threading
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kiosk.config import RoomConfig  # noqa: E402
+from kiosk.i18n import native_name, t  # noqa: E402
 from kiosk.room import Room, free_port  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PARTNER = {"name": "Frau Demir", "agency": "Ausländerbehörde", "role": "Sachbearbeitung",
+           "purpose": "Arbeitserlaubnis für die Ausbildung klären"}
 
 
 def main() -> None:
@@ -29,41 +32,58 @@ def main() -> None:
     def call(coro):
         return asyncio.run_coroutine_threadsafe(coro, loop).result(20)
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         room = Room(RoomConfig(data_dir=Path(tmp), http_port=free_port(),
                                bus_router="tcp://127.0.0.1:0", bus_pub="tcp://127.0.0.1:0"))
         call(room.start())
-        send = room.link.send
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+
+        def do(name: str, /, as_: str = "counsellor", **args) -> None:
+            assert call(room.link.send(as_, name, **args)).ok, name
+
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        for lang in ("de", "ar"):
             page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(room.urls["kiosk"])
 
-            def shot(name: str, page_name: str) -> None:
-                page.goto(room.urls[page_name])
-                page.locator("h1").first.wait_for()
-                page.wait_for_timeout(400)
-                page.screenshot(path=str(OUT / f"{name}.png"))
-                print("wrote", OUT / f"{name}.png")
+            def shot(screen: str, title_key: str, lang: str = lang, page=page) -> None:
+                expect(page.locator("h1")).to_have_text(t(lang, title_key))
+                page.wait_for_timeout(300)
+                page.screenshot(path=str(OUT / f"kiosk-{screen}-{lang}.png"))
+                print("wrote", OUT / f"kiosk-{screen}-{lang}.png")
 
-            shot("kiosk-welcome", "kiosk")
-            call(send("counsellor", "session.start"))
-            call(send("counsellor", "note.add", text="Sie möchten eine Ausbildung als "
-                      "Mechatronikerin beginnen.", visible=True))
-            call(send("counsellor", "note.add", text="Anerkennung des Schulabschlusses ist "
-                      "beantragt.", visible=True))
-            call(send("counsellor", "note.add", text="Intern: Rückruf Ausländerbehörde "
-                      "wegen Arbeitserlaubnis.", visible=False))
-            call(send("counsellor", "step.add", what="Bewerbungsunterlagen an die IHK "
-                      "schicken", who="client", due="2026-12-04"))
-            call(send("counsellor", "step.add", what="Termin bei der Jugendberufsagentur "
-                      "vereinbaren", who="Jobcenter"))
-            shot("control", "control")
-            shot("kiosk-talk", "kiosk")
-            shot("display", "display")
-            call(send("counsellor", "session.end"))
-            call(send("kiosk", "survey.begin"))
-            shot("kiosk-survey", "kiosk")
-            browser.close()
+            page.get_by_role("button", name=native_name(lang), exact=True).first.click()
+            shot("welcome", "welcome.title")
+            page.get_by_role("button", name=t(lang, "welcome.start")).click()
+            shot("checkin", "checkin.title")
+            page.get_by_role("button", name=t(lang, "checkin.no_appointment")).click()
+            shot("waiting", "waiting.title")
+            do("session.start")
+            do("note.add", text="Sie möchten eine Ausbildung als Mechatronikerin beginnen.",
+               visible=True)
+            do("note.add", text="Intern: Rückruf Ausländerbehörde.", visible=False)
+            do("step.add", what="Bewerbungsunterlagen an die IHK schicken", who="client",
+               due="2026-12-04")
+            do("consent.request", **PARTNER)
+            shot("consent", "consent.title")
+            page.get_by_role("button", name=t(lang, "consent.yes")).click()
+            shot("session", "talk.title")
+            if lang == "de":
+                control = browser.new_page(viewport={"width": 1280, "height": 900})
+                control.goto(room.urls["control"])
+                control.get_by_text("Frau Demir").wait_for()
+                control.screenshot(path=str(OUT / "control.png"))
+                display = browser.new_page(viewport={"width": 1280, "height": 800})
+                display.goto(room.urls["display"])
+                display.get_by_text("Mechatronikerin").wait_for()
+                display.screenshot(path=str(OUT / "display.png"))
+            do("session.end")
+            shot("summary", "summary.title")
+            page.get_by_role("button", name=t(lang, "summary.next")).click()
+            shot("survey", "survey.title")
+            page.get_by_role("button", name=t(lang, "survey.skip")).click()
+            shot("thanks", "thanks.title")
+            page.close()
+        browser.close()
         call(room.stop())
     loop.call_soon_threadsafe(loop.stop)
 
