@@ -31,10 +31,28 @@ def title(page, text: str) -> None:
     expect(page.locator("h1")).to_have_text(text)
 
 
+SMALL_TARGETS = """() => {
+    const out = [];
+    const walk = (root) => {
+        for (const el of root.querySelectorAll('*')) {
+            if (el.shadowRoot) walk(el.shadowRoot);
+            if (el.matches('button, input, [role=radio]')) {
+                const r = el.getBoundingClientRect();
+                if (r.width && (r.width < 48 || r.height < 48))
+                    out.push(`${el.textContent.trim()} ${r.width}x${r.height}`);
+            }
+        }
+    };
+    walk(document);
+    return out;
+}"""
+
+
 def check(page, axe_source: str, lang: str, where: str) -> None:
     assert page.evaluate("document.documentElement.lang") == tag(lang)
     assert page.evaluate("document.documentElement.dir") == direction(lang)
     assert axe_findings(page, axe_source) == [], f"{lang} {where}"
+    assert page.evaluate(SMALL_TARGETS) == [], f"touch targets under 48×48 px: {lang} {where}"
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -102,7 +120,7 @@ def test_every_screen_in_every_language(live_room, new_page, axe_source, lang):
     title(page, "Willkommen")  # everything personal is gone: German again
 
 
-def test_switching_language_keeps_what_is_on_the_screen(live_room, new_page):
+def test_switching_language_keeps_what_is_on_the_screen(live_room, new_page, axe_source):
     page = new_page(live_room.urls["kiosk"])
     title(page, "Willkommen")
     assert live_room.command("session.start").ok and live_room.command("session.end").ok
@@ -116,6 +134,7 @@ def test_switching_language_keeps_what_is_on_the_screen(live_room, new_page):
     page.get_by_role("button", name=t("tr", "toolbar.contrast")).click()
     expect(page.locator(".page.high-contrast")).to_have_count(1)
     assert page.locator("h1").evaluate("e => getComputedStyle(e).fontSize") == "60px"  # 2em·150%
+    check(page, axe_source, "tr", "survey in high contrast at 150 %")
 
 
 def test_consent_no_and_withdrawal(live_room, new_page):
@@ -157,7 +176,8 @@ def quick_idle_room(room_config):
     room.stop()
 
 
-def test_idle_reset_warns_then_wipes_and_a_touch_keeps_it(quick_idle_room, new_page):
+def test_idle_reset_warns_then_wipes_and_a_touch_keeps_it(quick_idle_room, new_page,
+                                                          axe_source):
     room = quick_idle_room
     page = new_page(room.urls["kiosk"])
     page.get_by_role("button", name="English").click()
@@ -165,6 +185,7 @@ def test_idle_reset_warns_then_wipes_and_a_touch_keeps_it(quick_idle_room, new_p
     title(page, t("en", "welcome.title"))
     dialog = page.get_by_role("alertdialog")
     expect(dialog).to_contain_text(t("en", "idle.title"))
+    assert axe_findings(page, axe_source) == []
     page.get_by_role("button", name=t("en", "idle.stay")).click()  # still there
     expect(dialog).to_have_count(0)
     title(page, t("en", "welcome.title"))
@@ -217,3 +238,43 @@ def test_counsellor_sees_the_check_in_and_the_clients_answer(live_room, new_page
     expect(kiosk.locator(".consent")).to_contain_text("Bürgergeld klären")
     kiosk.get_by_role("button", name="Ja, einverstanden").click()
     expect(control.locator(".control-partners")).to_contain_text("zugestimmt")
+
+
+def test_usable_by_keyboard_alone(live_room, new_page):
+    page = new_page(live_room.urls["kiosk"])
+    title(page, "Willkommen")
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("""() => { let a = document.activeElement;
+                while (a && a.shadowRoot && a.shadowRoot.activeElement)
+                    a = a.shadowRoot.activeElement;
+                return a ? a.textContent : ''; }""") == "Anmelden":
+            break
+    page.keyboard.press("Enter")
+    title(page, "Anmelden")
+    page.keyboard.type("C-3")
+    page.keyboard.press("Enter")  # the code field submits its form
+    title(page, "Schön, dass Sie da sind")
+    assert live_room.state.arrival == {"code": "C-3"}
+
+
+def test_a_translator_adds_a_language_with_one_file(tmp_path, monkeypatch):
+    import shutil
+
+    from kiosk import commands, i18n
+
+    for f in LOCALES.glob("*.json"):
+        shutil.copy(f, tmp_path / f.name)
+    french = {**catalog("en"), "_language": "Français", "welcome.title": "Bienvenue"}
+    (tmp_path / "fr.json").write_text(json.dumps(french), encoding="utf-8")
+    monkeypatch.setattr(i18n, "LOCALES", tmp_path)
+    for cached in (i18n.catalog, i18n.languages):
+        cached.cache_clear()
+    try:
+        assert "fr" in i18n.languages() and i18n.t("fr", "welcome.title") == "Bienvenue"
+        assert commands.check("language.set", "kiosk", "idle", {"language": "fr"})[1] == {
+            "language": "fr"}
+    finally:
+        monkeypatch.undo()
+        for cached in (i18n.catalog, i18n.languages):
+            cached.cache_clear()

@@ -18,7 +18,7 @@ const h = (tag, attrs = {}, ...children) => {
 export function render({ model, el }) {
   let typed = "";            // the appointment code being typed
   let lastTouch = Date.now();
-  let warned = false, expired = false, idleKey = "";
+  let warned = false, expired = false, idleKey = "", lastKind = "";
   const send = (msg) => model.send_msg(msg);
   const button = (label, msg, kind = "primary", extra = {}) =>
     h("button", { type: "button", class: `btn ${kind}`, "data-action": msg.action,
@@ -120,7 +120,7 @@ export function render({ model, el }) {
                  { "aria-pressed": s.contrast ? "true" : "false" }))),
       h("main", { class: "content" },
         h("p", { class: "room", text: s.room }),
-        h("h1", { text: s.title }),
+        h("h1", { text: s.title, tabindex: "-1" }),
         s.blocks.map((b) => blocks[b.type](b)),
         s.error ? h("p", { class: "error", role: "alert", text: s.error }) : null,
         s.actions.length ? h("div", { class: "actions" },
@@ -137,7 +137,12 @@ export function render({ model, el }) {
     el.replaceChildren(page);
     const again = focusKey && el.querySelector(`[data-action="${focusKey}"]`);
     if (s.warning) el.querySelector(".dialog button").focus();
-    else if (again) again.focus();
+    else if (s.kind !== lastKind && lastKind) {
+      // A new screen: put the focus where the client goes on, and let screen
+      // readers announce it (the code field, else the heading).
+      (el.querySelector("input") || el.querySelector("h1")).focus();
+    } else if (again) again.focus();
+    lastKind = s.kind;
   };
   draw();
   model.on("screen", draw);
