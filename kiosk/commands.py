@@ -115,6 +115,7 @@ IN_TALK = frozenset({"consulting", "wrap_up"})
 COUNSELLOR = frozenset({"counsellor"})
 CLIENT = frozenset({"kiosk"})
 BOTH = frozenset({"counsellor", "kiosk"})
+MEDIA = frozenset({"media"})
 NOTE_ID = Arg(integer(1, 2**53))
 
 
@@ -137,8 +138,21 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           partner=NOTE_ID, yes=Arg(boolean), version=Arg(text(80))),
     _spec("consent.withdraw", CLIENT, {"consulting", "wrap_up"},
           "The client takes back a consent given.", partner=NOTE_ID, version=Arg(text(80))),
-    _spec("partner.remove", COUNSELLOR, IN_TALK, "Take a partner out of the talk.",
+    _spec("partner.remove", COUNSELLOR, IN_TALK, "Take a partner out of the talk (hang up).",
           partner=NOTE_ID),
+    _spec("partner.invite", COUNSELLOR, {"consulting"},
+          "Invite a partner by a one-call link; the client is asked to consent.",
+          agency=Arg(text(120)), name=Arg(text(120, min_len=0), default=""),
+          role=Arg(text(120, min_len=0), default=""),
+          purpose=Arg(text(300, min_len=0), default=""),
+          minutes=Arg(integer(1, 240), default=30)),
+    _spec("partner.admit", COUNSELLOR, IN_TALK, "Let a waiting partner into the talk.",
+          partner=NOTE_ID),
+    _spec("invite.revoke", COUNSELLOR, IN_TALK, "Withdraw a partner's link.", partner=NOTE_ID),
+    _spec("invite.claim", MEDIA, IN_TALK, "A partner's page presents its link's token.",
+          token=Arg(text(200))),
+    _spec("partner.state", MEDIA, IN_TALK, "The media engine reports a partner's connection.",
+          partner=NOTE_ID, state=Arg(choice("lobby", "connected", "reconnecting", "gone"))),
     _spec("language.set", BOTH, ALL_PHASES, "Set the client's language.",
           language=Arg(language)),
     _spec("session.start", COUNSELLOR, {"idle", "welcome"}, "Start the appointment."),

@@ -7,7 +7,6 @@ returns the keyed updates to publish. A refused command changes nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -20,17 +19,18 @@ from typing import Any
 from . import commands
 from .exceptions import CommandError
 from .messages import Command, Reply, Update
-from .state import DEFAULT_LANGUAGE, Note, Partner, RoomState, Step, room_key
+from .partners import Changes, PartnerCommands
+from .state import DEFAULT_LANGUAGE, Note, RoomState, Step, room_key
 from .store import Store, now
 
 log = logging.getLogger(__name__)
 
-Changes = list[tuple[str, Any]]
 #: Commands whose first change is a new item; the reply carries its id.
-CREATES = frozenset({"session.start", "note.add", "step.add", "consent.request"})
+CREATES = frozenset({"session.start", "note.add", "step.add", "consent.request",
+                     "partner.invite"})
 
 
-class RoomController:
+class RoomController(PartnerCommands):
     """Validates commands, persists them, and keeps the keyed state to publish."""
 
     def __init__(self, store: Store, room_id: str, room_name: str) -> None:
@@ -57,10 +57,7 @@ class RoomController:
             "survey.submit": self._survey_submit,
             "survey.skip": self._to_idle,
             "kiosk.reset": self._to_idle,
-            "consent.request": self._consent_request,
-            "consent.answer": self._consent_answer,
-            "consent.withdraw": self._consent_withdraw,
-            "partner.remove": self._partner_remove,
+            **self.partner_handlers(),
         }
 
     # -- reading ---------------------------------------------------------
@@ -90,10 +87,7 @@ class RoomController:
             values["next_steps"] = [
                 Step(r["id"], r["what"], r["who"], r["due"] or "")
                 for r in db["next_steps"].rows_where("session_id = ?", [sid], order_by="id")]
-            values["partners"] = [
-                Partner(r["id"], r["name"], r["agency"], r["role"] or "", r["purpose"] or "",
-                        r["consent"])
-                for r in db["partners"].rows_where("session_id = ?", [sid], order_by="id")]
+            values["partners"] = self.load_partners(sid)
         self.state.param.update(**values)
         for key, value in self.state.to_updates().items():
             self._publishable(key, value)
@@ -110,9 +104,9 @@ class RoomController:
             changes = self._handlers[spec.name](args)
         except CommandError as exc:
             return Reply(cmd.id, False, self.seq, exc.code, exc.message), []
-        data = {}
+        changes, data = changes if isinstance(changes, tuple) else (changes, {})
         if changes and changes[0][1] is not None and spec.name in CREATES:
-            data["id"] = changes[0][1]["id"]
+            data.setdefault("id", changes[0][1]["id"])
         updates = [self._publishable(key, value) for key, value in changes]
         self.state.apply(changes)  # the controller's own sequence number is self.seq
         return Reply(cmd.id, True, self.seq, data=data), updates
@@ -249,45 +243,3 @@ class RoomController:
         with self.store.transaction():
             self.store.delete("next_steps", step.id)
         return [(self._key("steps", step.id), None)]
-
-    # -- partners and the client's consent ---------------------------------
-    def _consent_request(self, args: dict[str, Any]) -> Changes:
-        with self.store.transaction():
-            row_id = self.store.insert("partners", {
-                "session_id": self.state.session_id, "name": args["name"],
-                "agency": args["agency"], "role": args["role"], "purpose": args["purpose"],
-                "consent": "pending", "created_at": now()})
-        partner = Partner(row_id, args["name"], args["agency"], args["role"], args["purpose"])
-        return [(self._key("partners", row_id), partner.to_dict())]
-
-    def _set_consent(self, partner: Partner, answer: str, version: str) -> Changes:
-        """Record the client's answer in the append-only log and on the partner."""
-        with self.store.transaction():
-            self.store.insert("consent_log", {
-                "at": now(), "room_id": self.state.room_id, "session_id": self.state.session_id,
-                "partner_agency": partner.agency, "partner_role": partner.role,
-                "answer": answer, "text_version": version, "language": self.state.language})
-            self.store.update("partners", partner.id, {"consent": answer})
-        return [(self._key("partners", partner.id),
-                 dataclasses.replace(partner, consent=answer).to_dict())]
-
-    def _consent_answer(self, args: dict[str, Any]) -> Changes:
-        partner = self._find(self.state.partners, args["partner"], "partner")
-        if partner.consent != "pending":
-            raise CommandError("state", f"partner {partner.id} is not waiting for consent "
-                                        f"(consent is {partner.consent})")
-        return self._set_consent(partner, "granted" if args["yes"] else "declined",
-                                 args["version"])
-
-    def _consent_withdraw(self, args: dict[str, Any]) -> Changes:
-        partner = self._find(self.state.partners, args["partner"], "partner")
-        if partner.consent != "granted":
-            raise CommandError("state", f"there is no consent to withdraw for partner "
-                                        f"{partner.id} (consent is {partner.consent})")
-        return self._set_consent(partner, "withdrawn", args["version"])
-
-    def _partner_remove(self, args: dict[str, Any]) -> Changes:
-        partner = self._find(self.state.partners, args["partner"], "partner")
-        with self.store.transaction():
-            self.store.delete("partners", partner.id)
-        return [(self._key("partners", partner.id), None)]

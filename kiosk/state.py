@@ -15,7 +15,7 @@ import param
 from param.parameterized import batch_call_watchers
 
 PHASES = ("idle", "welcome", "consulting", "wrap_up", "survey")
-ROLES = ("counsellor", "kiosk", "display")
+ROLES = ("counsellor", "kiosk", "display", "media")
 DEFAULT_LANGUAGE = "de"
 
 
@@ -54,6 +54,9 @@ class Step:
 
 
 CONSENT = ("pending", "granted", "declined", "withdrawn")
+#: Where a partner's connection stands: invited (link sent), lobby (connected and
+#: waiting), connected (media may flow once admitted and consented), reconnecting, gone.
+PARTNER_STATES = ("invited", "lobby", "connected", "reconnecting", "gone")
 
 
 @dataclass(frozen=True)
@@ -66,16 +69,25 @@ class Partner:
     role: str = ""
     purpose: str = ""
     consent: str = "pending"
+    admitted: bool = False
+    state: str = "invited"
+
+    @property
+    def media_allowed(self) -> bool:
+        """Consent given and admitted by the counsellor (a privacy pause still stops it)."""
+        return self.consent == "granted" and self.admitted and self.state != "gone"
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> Partner:
         return cls(id=int(obj["id"]), name=str(obj["name"]), agency=str(obj["agency"]),
                    role=str(obj.get("role") or ""), purpose=str(obj.get("purpose") or ""),
-                   consent=str(obj.get("consent") or "pending"))
+                   consent=str(obj.get("consent") or "pending"),
+                   admitted=bool(obj.get("admitted")), state=str(obj.get("state") or "invited"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "agency": self.agency, "role": self.role,
-                "purpose": self.purpose, "consent": self.consent}
+                "purpose": self.purpose, "consent": self.consent, "admitted": self.admitted,
+                "state": self.state}
 
 
 def room_key(room_id: str, *parts: object) -> str:

@@ -68,10 +68,22 @@ def _m003_arrival_partners_consent(db: sqlite_utils.Database) -> None:
             BEGIN SELECT RAISE(ABORT, 'the consent log is append-only'); END""")
 
 
+def _m004_invitations_admission(db: sqlite_utils.Database) -> None:
+    db["partners"].add_column("admitted", int, not_null_default=0)
+    db["partners"].add_column("state", str, not_null_default="invited")
+    # Only the hash of a token is kept: the link itself goes to the inviter once.
+    db["invitations"].create({
+        "token_hash": str, "partner_id": int, "session_id": str, "created_at": str,
+        "expires_at": str, "revoked": int, "used": int,
+    }, pk="token_hash")
+    db["invitations"].create_index(["partner_id"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_rooms_sessions_notes", _m001_rooms_sessions_notes),
     ("002_survey_answers", _m002_survey_answers),
     ("003_arrival_partners_consent", _m003_arrival_partners_consent),
+    ("004_invitations_admission", _m004_invitations_admission),
 ]
 
 

@@ -24,6 +24,11 @@ VALID_ARGS = {
     "consent.answer": {"partner": 1, "yes": True, "version": "de:abc123"},
     "consent.withdraw": {"partner": 2, "version": "de:abc123"},
     "partner.remove": {"partner": 1},
+    "partner.invite": {"agency": "Jobcenter", "name": "Herr Kaya"},
+    "partner.admit": {"partner": 3},
+    "partner.state": {"partner": 3, "state": "connected"},
+    "invite.revoke": {"partner": 4},
+    "invite.claim": {"token": "set by room_in"},
 }
 
 PARTNER = {"name": "Herr Kaya", "agency": "Jobcenter", "purpose": "Bürgergeld"}
@@ -32,7 +37,10 @@ IN_SESSION = [("session.start", "counsellor", {}),
               ("step.add", "counsellor", VALID_ARGS["step.add"]),
               ("consent.request", "counsellor", PARTNER),  # partner 1: pending
               ("consent.request", "counsellor", PARTNER),  # partner 2: granted
-              ("consent.answer", "kiosk", {"partner": 2, "yes": True, "version": "de:x"})]
+              ("consent.answer", "kiosk", {"partner": 2, "yes": True, "version": "de:x"}),
+              ("partner.invite", "counsellor", {"agency": "Rentenversicherung"}),  # 3: lobby
+              ("invite.claim", "media", {}),
+              ("partner.invite", "counsellor", {"agency": "IHK"})]  # 4: link unused
 TO_PHASE = {
     "idle": [],
     "welcome": [("checkin", "kiosk", {"walk_in": True})],
@@ -50,8 +58,12 @@ def dump(store: Store) -> dict[str, list]:
 def room_in(phase: str, store: Store) -> RoomController:
     ctl = RoomController(store, "r1", "Raum 1")
     for name, role, args in TO_PHASE[phase]:
+        if name == "invite.claim":
+            args = {"token": ctl.test_token}
         reply, _ = ctl.handle(Command(name, args, role))
         assert reply.ok, reply
+        if name == "partner.invite":
+            ctl.test_token = reply.data["token"]  # the last link, still unused
     assert ctl.state.phase == phase
     return ctl
 
@@ -68,7 +80,10 @@ def test_command_in_phase(name, role, phase, tmp_path):
     ctl = room_in(phase, store)
     spec = COMMANDS[name]
     before_state, before_db, before_seq = ctl.state.to_updates(), dump(store), ctl.seq
-    reply, updates = ctl.handle(Command(name, VALID_ARGS[name], role))
+    args = VALID_ARGS[name]
+    if name == "invite.claim":
+        args = {"token": getattr(ctl, "test_token", "no-link-in-this-phase")}
+    reply, updates = ctl.handle(Command(name, args, role))
     if role in spec.roles and phase in spec.phases:
         assert reply.ok, reply.error
         assert reply.seq == ctl.seq == before_seq + len(updates)
@@ -179,7 +194,7 @@ def test_consent_log_is_append_only_and_records_every_answer(tmp_path):
             for r in store.db["consent_log"].rows_where(order_by="id")]
     assert rows == [("Jobcenter", "granted", "de:x"), ("Jobcenter", "declined", "v2"),
                     ("Jobcenter", "withdrawn", "v2")]
-    assert [p.consent for p in ctl.state.partners] == ["declined", "withdrawn"]
+    assert [p.consent for p in ctl.state.partners][:2] == ["declined", "withdrawn"]
     for sql in ("UPDATE consent_log SET answer = 'granted'", "DELETE FROM consent_log"):
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             store.db.execute(sql)
@@ -191,9 +206,16 @@ def test_checkin_tells_the_counsellor_and_a_restart_keeps_the_talk(tmp_path):
     ctl = RoomController(store, "r1", "Raum 1")
     assert ctl.handle(Command("checkin", {"code": "a-17"}, "kiosk"))[0].ok
     assert ctl.state.arrival == {"code": "A-17"}
+    token = ""
     for name, role, args in IN_SESSION:
-        assert ctl.handle(Command(name, args, role))[0].ok
+        if name == "invite.claim":
+            args = {"token": token}
+        reply = ctl.handle(Command(name, args, role))[0]
+        assert reply.ok, reply
+        token = reply.data.get("token", token)
     again = RoomController(store, "r1", "Raum 1")  # the controller restarts
     assert again.state.to_updates() == ctl.state.to_updates()
-    assert [p.consent for p in again.state.partners] == ["pending", "granted"]
+    assert [p.consent for p in again.state.partners] == ["pending", "granted", "pending",
+                                                         "pending"]
+    assert [p.state for p in again.state.partners][2:] == ["lobby", "invited"]
     store.close()

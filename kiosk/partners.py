@@ -1,0 +1,187 @@
+"""The controller's commands about partners: invitation, the client's consent, admission.
+
+A partner is an agency's expert asked into the talk. Three things must hold
+before any media flows to or from them, and the media engine enforces it:
+the client has consented, the counsellor has admitted them, and no privacy
+pause is on. Invitations are one-call links: a random token of 192 bits that
+is kept only as a SHA-256 hash, expires, can be revoked and works once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from .exceptions import CommandError
+from .state import Partner, RoomState
+from .store import Store, now
+
+Changes = list[tuple[str, Any]]
+Result = Changes | tuple[Changes, dict[str, Any]]
+
+#: Why a token was refused: code -> the message the partner's page shows.
+TOKEN_ERRORS = {
+    "token_unknown": "This link is not valid.",
+    "token_expired": "This link has expired. Please ask the counsellor for a new one.",
+    "token_revoked": "This link was withdrawn by the counsellor.",
+    "token_used": "This link has already been used. Please ask the counsellor for a new one.",
+}
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh invitation token (192 random bits) and the hash that is stored."""
+    token = secrets.token_urlsafe(24)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class PartnerCommands:
+    """Handlers for partner commands; mixed into the room controller."""
+
+    store: Store
+    state: RoomState
+
+    def _key(self, *parts: object) -> str:  # provided by the controller
+        raise NotImplementedError
+
+    def _find(self, items: list, item_id: int, what: str) -> Any:  # provided by the controller
+        raise NotImplementedError
+
+    def partner_handlers(self) -> dict[str, Callable[[dict[str, Any]], Result]]:
+        return {
+            "consent.request": self._consent_request,
+            "consent.answer": self._consent_answer,
+            "consent.withdraw": self._consent_withdraw,
+            "partner.remove": self._partner_remove,
+            "partner.invite": self._partner_invite,
+            "partner.admit": self._partner_admit,
+            "partner.state": self._partner_state,
+            "invite.claim": self._invite_claim,
+            "invite.revoke": self._invite_revoke,
+        }
+
+    def load_partners(self, session_id: str) -> list[Partner]:
+        return [Partner(r["id"], r["name"], r["agency"], r["role"] or "", r["purpose"] or "",
+                        r["consent"], bool(r["admitted"]), r["state"] or "invited")
+                for r in self.store.db["partners"].rows_where(
+                    "session_id = ?", [session_id], order_by="id")]
+
+    def _changed(self, partner: Partner, **fields: Any) -> Changes:
+        """Persist fields of a partner; return the change to publish."""
+        with self.store.transaction():
+            self.store.update("partners", partner.id,
+                              {k: int(v) if isinstance(v, bool) else v
+                               for k, v in fields.items()})
+        return [(self._key("partners", partner.id),
+                 dataclasses.replace(partner, **fields).to_dict())]
+
+    def _new_partner(self, args: dict[str, Any]) -> Partner:
+        row_id = self.store.insert("partners", {
+            "session_id": self.state.session_id, "name": args["name"],
+            "agency": args["agency"], "role": args["role"], "purpose": args["purpose"],
+            "consent": "pending", "admitted": 0, "state": "invited", "created_at": now()})
+        return Partner(row_id, args["name"], args["agency"], args["role"], args["purpose"])
+
+    # -- the client's consent ------------------------------------------------------
+    def _consent_request(self, args: dict[str, Any]) -> Changes:
+        with self.store.transaction():
+            partner = self._new_partner(args)
+        return [(self._key("partners", partner.id), partner.to_dict())]
+
+    def _set_consent(self, partner: Partner, answer: str, version: str) -> Changes:
+        """Record the client's answer in the append-only log, then on the partner."""
+        with self.store.transaction():
+            self.store.insert("consent_log", {
+                "at": now(), "room_id": self.state.room_id, "session_id": self.state.session_id,
+                "partner_agency": partner.agency, "partner_role": partner.role,
+                "answer": answer, "text_version": version, "language": self.state.language})
+            self.store.update("partners", partner.id, {"consent": answer})
+        return [(self._key("partners", partner.id),
+                 dataclasses.replace(partner, consent=answer).to_dict())]
+
+    def _consent_answer(self, args: dict[str, Any]) -> Changes:
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        if partner.consent != "pending":
+            raise CommandError("state", f"partner {partner.id} is not waiting for consent "
+                                        f"(consent is {partner.consent})")
+        return self._set_consent(partner, "granted" if args["yes"] else "declined",
+                                 args["version"])
+
+    def _consent_withdraw(self, args: dict[str, Any]) -> Changes:
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        if partner.consent != "granted":
+            raise CommandError("state", f"there is no consent to withdraw for partner "
+                                        f"{partner.id} (consent is {partner.consent})")
+        return self._set_consent(partner, "withdrawn", args["version"])
+
+    # -- invitation, admission, the engine's reports --------------------------------
+    def _partner_invite(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        token, digest = new_token()
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=args["minutes"])
+        with self.store.transaction():
+            partner = self._new_partner(args)
+            self.store.insert("invitations", {
+                "token_hash": digest, "partner_id": partner.id,
+                "session_id": self.state.session_id, "created_at": now(),
+                "expires_at": expires.isoformat(timespec="seconds"), "revoked": 0, "used": 0})
+        # The token goes only to the inviter, in this reply; the bus never carries it.
+        return ([(self._key("partners", partner.id), partner.to_dict())],
+                {"token": token, "link": f"/join/{token}",
+                 "expires": expires.isoformat(timespec="seconds")})
+
+    def _invitation(self, partner_id: int) -> dict[str, Any] | None:
+        rows = list(self.store.db["invitations"].rows_where("partner_id = ?", [partner_id]))
+        return rows[0] if rows else None
+
+    def _invite_claim(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        rows = list(self.store.db["invitations"].rows_where(
+            "token_hash = ?", [token_hash(args["token"])]))
+        row = rows[0] if rows else None
+        if row is None or row["session_id"] != self.state.session_id:
+            raise CommandError("token_unknown", TOKEN_ERRORS["token_unknown"])
+        if row["revoked"]:
+            raise CommandError("token_revoked", TOKEN_ERRORS["token_revoked"])
+        if row["used"]:
+            raise CommandError("token_used", TOKEN_ERRORS["token_used"])
+        if dt.datetime.fromisoformat(row["expires_at"]) <= dt.datetime.now(dt.UTC):
+            raise CommandError("token_expired", TOKEN_ERRORS["token_expired"])
+        partner = self._find(self.state.partners, row["partner_id"], "partner")
+        with self.store.transaction():
+            self.store.db.conn.execute(
+                "UPDATE invitations SET used = 1 WHERE token_hash = ?", [row["token_hash"]])
+        return self._changed(partner, state="lobby"), {"partner": partner.id}
+
+    def _invite_revoke(self, args: dict[str, Any]) -> Changes:
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        if self._invitation(partner.id) is None:
+            raise CommandError("state", f"partner {partner.id} was not invited by link")
+        with self.store.transaction():
+            self.store.db.conn.execute(
+                "UPDATE invitations SET revoked = 1 WHERE partner_id = ?", [partner.id])
+        return self._changed(partner, state="gone")
+
+    def _partner_admit(self, args: dict[str, Any]) -> Changes:
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        if partner.state in ("invited", "gone"):
+            raise CommandError("state", f"partner {partner.id} is not in the lobby "
+                                        f"(state is {partner.state})")
+        return self._changed(partner, admitted=True)
+
+    def _partner_state(self, args: dict[str, Any]) -> Changes:
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        return self._changed(partner, state=args["state"])
+
+    def _partner_remove(self, args: dict[str, Any]) -> Changes:
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        with self.store.transaction():
+            self.store.delete("partners", partner.id)
+            self.store.db.conn.execute(
+                "UPDATE invitations SET revoked = 1 WHERE partner_id = ?", [partner.id])
+        return [(self._key("partners", partner.id), None)]
