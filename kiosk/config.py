@@ -42,6 +42,8 @@ _FILE_KEYS = {
     ("bus", "router"): "bus_router", ("bus", "pub"): "bus_pub",
     ("bus", "heartbeat"): "heartbeat", ("bus", "silence"): "silence",
     ("kiosk", "idle_timeout"): "idle_timeout", ("kiosk", "idle_warning"): "idle_warning",
+    ("media", "ice_servers"): "ice_servers", ("media", "camera"): "camera",
+    ("media", "microphone"): "microphone",
 }
 
 
@@ -82,11 +84,18 @@ class RoomConfig:
     """Seconds without a touch (outside a talk) after which the kiosk wipes its screen."""
     idle_warning: float = 20.0
     """Seconds before that wipe when the client is warned and may stay."""
+    ice_servers: tuple[str, ...] = ()
+    """The agency's STUN/TURN URLs; none by default (no public STUN server is asked)."""
+    camera: str | None = None
+    """V4L2 device of the room camera, e.g. /dev/video0; none: the synthetic source."""
+    microphone: str | None = None
+    """ALSA device of the room microphone, e.g. hw:1; none: the synthetic tone."""
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
         self.run = tuple(self.run)
         self.allowed_origins = tuple(self.allowed_origins)
+        self.ice_servers = tuple(self.ice_servers)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}", self.room_id):
             raise ConfigError(f"room id {self.room_id!r} may hold only letters, digits and dashes")
         for name in ("bus_router", "bus_pub"):

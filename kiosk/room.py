@@ -56,6 +56,7 @@ class Room:
         self.bus: BusServer | None = None
         self.link: RoomLink | None = None
         self.server: Any = None
+        self.engine: Any = None
         self._maintenance: asyncio.Task | None = None
         self.port = config.http_port
 
@@ -94,13 +95,21 @@ class Room:
             self.link.kiosk_idle = (cfg.idle_timeout, cfg.idle_warning)
             self.link.agency = cfg.agency
             await self.link.start()
+            from .media import MediaEngine
+            from .media.signaling import routes
+
+            self.engine = MediaEngine(self.link, label=cfg.room_name,
+                                      ice_servers=cfg.ice_servers, camera=cfg.camera,
+                                      microphone=cfg.microphone)
+            await self.engine.start()
             self.port = cfg.http_port or free_port(cfg.http_address)
             origins = [f"{h}:{self.port}" for h in ("localhost", "127.0.0.1",
                                                     cfg.http_address)]
             self.server = build_server(
                 self.link, address=cfg.http_address, port=self.port,
                 origins=sorted(set(origins) | set(cfg.allowed_origins)),
-                health=lambda: {**health_of(self.link, self.started)})
+                health=lambda: {**health_of(self.link, self.started)},
+                extra_routes=routes(self.engine))
             self.server.start()
             self.link.urls = self.urls
         self._write_runtime()
@@ -132,6 +141,8 @@ class Room:
             self.server.unlisten()
             self.server.stop()
             self.server = None
+        if self.engine is not None:
+            await self.engine.close()
         if self.link is not None:
             await self.link.close()
         if self._maintenance is not None:

@@ -63,7 +63,8 @@ def page_factory(view: type, link: RoomLink) -> Callable[[], Any]:
 
 
 def build_server(link: RoomLink, *, address: str, port: int, origins: list[str],
-                 health: Callable[[], dict[str, Any]], loop: IOLoop | None = None) -> Any:
+                 health: Callable[[], dict[str, Any]], loop: IOLoop | None = None,
+                 extra_routes: list[tuple] | None = None) -> Any:
     """A started-on-demand Panel server for the room's pages."""
     _use_nodelay_websocket()
     routes = {name: page_factory(view, link) for name, (view, _) in PAGES.items()}
@@ -71,7 +72,8 @@ def build_server(link: RoomLink, *, address: str, port: int, origins: list[str],
     return get_server(
         routes, port=port, address=address, websocket_origin=origins, title=titles,
         loop=loop or IOLoop.current(), start=False, show=False,
-        extra_patterns=[(r"/healthz", HealthHandler, {"health": health})],
+        extra_patterns=[(r"/healthz", HealthHandler, {"health": health}),
+                        *(extra_routes or [])],
         # A closed tab's session (and its watchers on the shared state) goes
         # within seconds, not Bokeh's default quarter of a minute.
         check_unused_sessions_milliseconds=1000, unused_session_lifetime_milliseconds=2000,

@@ -1,0 +1,231 @@
+"""The media engine: aiortc peer connections for partners and for the display.
+
+It is a peer of the room bus: it claims invitations and reports connections
+with the ``media`` role, and it follows the mirrored room state to open and
+close every gate (consent given, admitted, no privacy pause). Nothing it
+handles is ever written to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.contrib.media import MediaRelay
+
+from ..exceptions import BusError, KioskError
+from ..link import RoomLink
+from .gate import Gate, GatedTrack
+from .source import RoomMedia, open_room_media
+
+log = logging.getLogger(__name__)
+
+#: What a refused token means for the WHIP client.
+TOKEN_STATUS = {"token_unknown": 401, "token_expired": 410, "token_revoked": 403,
+                "token_used": 409, "schema": 401, "phase": 409, "state": 409}
+
+
+class SignalingError(KioskError):
+    """An offer or token was refused; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+@dataclass
+class Call:
+    """One peer connection: a partner's (WHIP) or the display's (WHEP)."""
+
+    pc: RTCPeerConnection
+    partner: int
+    kind: str  # "partner" or "display"
+    gate: Gate
+    sent: list[GatedTrack] = field(default_factory=list)
+    incoming: dict[str, MediaStreamTrack] = field(default_factory=dict)
+    received: dict[str, int] = field(default_factory=lambda: {"audio": 0, "video": 0})
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+
+class MediaEngine:
+    """Owns every peer connection of the room and the gates in front of them."""
+
+    def __init__(self, link: RoomLink, *, label: str, ice_servers: tuple[str, ...] = (),
+                 camera: str | None = None, microphone: str | None = None) -> None:
+        self.link = link
+        self.label = label
+        # Explicit ICE servers (none by default): aiortc would otherwise ask a public
+        # STUN server, and the room must not talk to hosts it was not told about.
+        self.config = RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in ice_servers])
+        self.camera, self.microphone = camera, microphone
+        self.relay = MediaRelay()
+        self.media: RoomMedia | None = None
+        self.calls: dict[str, Call] = {}
+        self.gates: dict[int, Gate] = {}
+        self._watcher = None
+
+    # -- life cycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self.media = open_room_media(self.label, self.camera, self.microphone)
+        self._watcher = self.link.state.param.watch(self._update_gates,
+                                                    ["partners", "privacy", "phase"])
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self.link.state.param.unwatch(self._watcher)
+            self._watcher = None
+        for resource in list(self.calls):
+            await self.hang_up(resource, report=False)
+        if self.media is not None:
+            self.media.stop()
+            self.media = None
+
+    @property
+    def peer_count(self) -> int:
+        return len(self.calls)
+
+    def gate(self, partner: int) -> Gate:
+        gate = self.gates.setdefault(partner, Gate())
+        self._update_gates()
+        return gate
+
+    def _update_gates(self, *events) -> None:
+        state = self.link.state
+        allowed = {p.id for p in state.partners if p.media_allowed}
+        for partner, gate in self.gates.items():
+            gate.open = partner in allowed and not state.privacy and state.phase in (
+                "consulting", "wrap_up")
+        present = {p.id for p in state.partners if p.state != "gone"}
+        for resource, call in list(self.calls.items()):
+            if call.partner not in present:  # hung up, link revoked, or the talk ended
+                asyncio.ensure_future(self.hang_up(resource, report=False))
+
+    # -- signalling -------------------------------------------------------------------
+    @staticmethod
+    def _check_offer(offer: str) -> None:
+        if not offer.startswith("v=0") or "\nm=" not in offer.replace("\r\n", "\n"):
+            raise SignalingError(400, "The body is not an SDP offer.")
+
+    async def _apply(self, pc: RTCPeerConnection, offer: str) -> None:
+        """Apply the offer; 400 (and the connection closed) if aiortc cannot use it."""
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        except Exception as exc:  # aiortc raises ValueError and friends on bad SDP
+            await pc.close()
+            raise SignalingError(400, f"The SDP offer could not be used: {exc}") from None
+
+    async def _answer(self, pc: RTCPeerConnection) -> str:
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        return pc.localDescription.sdp
+
+    async def join(self, token: str, offer: str) -> tuple[str, str]:
+        """WHIP: a partner's page (or any WHIP client) joins; returns (resource, answer)."""
+        self._check_offer(offer)
+        probe = RTCPeerConnection(self.config)  # the offer must be usable before the
+        await self._apply(probe, offer)         # link is used up
+        await probe.close()
+        try:
+            reply = await self.link.send("media", "invite.claim", token=token)
+        except BusError:
+            raise SignalingError(503, "The room is not reachable right now.") from None
+        if not reply.ok:
+            raise SignalingError(TOKEN_STATUS.get(reply.code, 403), reply.error)
+        partner = reply.data["partner"]
+        resource = uuid.uuid4().hex
+        pc = RTCPeerConnection(self.config)
+        call = Call(pc, partner, "partner", self.gate(partner))
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            call.incoming[track.kind] = track
+            call.tasks.append(asyncio.ensure_future(self._count(call, track)))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState == "connected":
+                await self._report(partner, "connected")
+            elif pc.connectionState in ("failed", "closed") and resource in self.calls:
+                await self.hang_up(resource)
+
+        await self._apply(pc, offer)
+        self.calls[resource] = call
+        assert self.media is not None
+        offered = {t.kind for t in pc.getTransceivers()}  # a WHIP client may send only video
+        for source in (self.media.video, self.media.audio):
+            if source.kind in offered:
+                track = GatedTrack(self.relay.subscribe(source), call.gate)
+                call.sent.append(track)
+                pc.addTrack(track)
+        return resource, await self._answer(pc)
+
+    async def _count(self, call: Call, track: MediaStreamTrack) -> None:
+        """Take the partner's frames as they come (counted), so nothing piles up."""
+        sink = self.relay.subscribe(track)
+        with contextlib.suppress(Exception):
+            while True:
+                await sink.recv()
+                call.received[track.kind] += 1
+
+    async def watch(self, partner: int, offer: str) -> tuple[str, str]:
+        """WHEP: the display pulls one partner's picture and sound through the gate."""
+        source = next((c for c in self.calls.values()
+                       if c.kind == "partner" and c.partner == partner), None)
+        if source is None or not source.incoming:
+            raise SignalingError(404, f"Partner {partner} has no media yet.")
+        self._check_offer(offer)
+        pc = RTCPeerConnection(self.config)
+        await self._apply(pc, offer)
+        resource = uuid.uuid4().hex
+        call = Call(pc, partner, "display", source.gate)
+        for track in source.incoming.values():
+            gated = GatedTrack(self.relay.subscribe(track), call.gate)
+            call.sent.append(gated)
+            pc.addTrack(gated)
+        self.calls[resource] = call
+        return resource, await self._answer(pc)
+
+    async def hang_up(self, resource: str, *, report: bool = True) -> bool:
+        """Close one peer connection (DELETE on its resource, or a hang-up)."""
+        call = self.calls.pop(resource, None)
+        if call is None:
+            return False
+        for task in call.tasks:
+            task.cancel()
+        for track in call.sent:
+            track.stop()
+        await call.pc.close()
+        if call.kind == "partner":
+            for other, c in list(self.calls.items()):  # the display's pulls of this partner
+                if c.kind == "display" and c.partner == call.partner:
+                    await self.hang_up(other, report=False)
+            if report:
+                await self._report(call.partner, "gone")
+        return True
+
+    async def _report(self, partner: int, state: str) -> None:
+        with contextlib.suppress(BusError):
+            await self.link.send("media", "partner.state", partner=partner, state=state)
+
+    def counters(self) -> dict[int, dict[str, int]]:
+        """Per partner: frames received from them, and frames sent on to the display."""
+        out: dict[int, dict[str, int]] = {}
+        for call in self.calls.values():
+            entry = out.setdefault(call.partner, {"received": 0, "to_display": 0,
+                                                  "to_partner": 0})
+            if call.kind == "partner":
+                entry["received"] += call.received["video"]
+                entry["to_partner"] += sum(t.passed for t in call.sent if t.kind == "video")
+            else:
+                entry["to_display"] += sum(t.passed for t in call.sent if t.kind == "video")
+        return out

@@ -1,0 +1,117 @@
+"""HTTP signalling in the style of WHIP (RFC 9725) and WHEP (RFC 9726).
+
+``POST /api/whip`` with ``Authorization: Bearer <token>`` and an
+``application/sdp`` offer answers ``201 Created`` with the SDP answer and a
+``Location``; ``DELETE`` on that location leaves. The display pulls a
+partner's streams with ``POST /api/whep/partners/<id>`` from the room's own
+machine. Every refusal is a 4xx with a plain-text reason and changes nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import tornado.web
+
+from .engine import MediaEngine, SignalingError
+
+MAX_SDP_BYTES = 64 * 1024
+
+
+class _Base(tornado.web.RequestHandler):
+    def initialize(self, engine: MediaEngine) -> None:
+        self.engine = engine
+
+    def refuse(self, status: int, reason: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(reason)
+
+    def offer(self) -> str | None:
+        ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip()
+        if ctype != "application/sdp":
+            self.refuse(415, "The offer must be sent as application/sdp.")
+            return None
+        if len(self.request.body) > MAX_SDP_BYTES:
+            self.refuse(413, "The offer is too large.")
+            return None
+        try:
+            return self.request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            self.refuse(400, "The offer is not UTF-8 text.")
+            return None
+
+    def answer(self, location: str, sdp: str) -> None:
+        self.set_status(201)
+        self.set_header("Content-Type", "application/sdp")
+        self.set_header("Location", location)
+        self.finish(sdp)
+
+    async def delete_call(self, resource: str) -> None:
+        if await self.engine.hang_up(resource):
+            self.set_status(200)
+            self.finish()
+        else:
+            self.refuse(404, "There is no such call.")
+
+    def check_xsrf_cookie(self) -> None:  # WHIP clients carry a bearer token, not cookies
+        pass
+
+
+class WhipHandler(_Base):
+    """POST /api/whip: a partner joins with the token of their link."""
+
+    async def post(self) -> None:
+        auth = self.request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or not auth[7:].strip():
+            self.set_header("WWW-Authenticate", 'Bearer realm="kiosk"')
+            self.refuse(401, "A Bearer token from the invitation link is needed.")
+            return
+        offer = self.offer()
+        if offer is None:
+            return
+        try:
+            resource, sdp = await self.engine.join(auth[7:].strip(), offer)
+        except SignalingError as exc:
+            self.refuse(exc.status, exc.reason)
+            return
+        self.answer(f"/api/whip/{resource}", sdp)
+
+
+class WhipResourceHandler(_Base):
+    """DELETE /api/whip/<resource>: the partner leaves."""
+
+    async def delete(self, resource: str) -> None:
+        await self.delete_call(resource)
+
+
+class WhepHandler(_Base):
+    """POST /api/whep/partners/<id>: the display, on this machine, pulls a partner."""
+
+    async def post(self, partner: str) -> None:
+        if not ipaddress.ip_address(self.request.remote_ip).is_loopback:
+            self.refuse(403, "Only the room's own display may pull partner media.")
+            return
+        offer = self.offer()
+        if offer is None:
+            return
+        try:
+            resource, sdp = await self.engine.watch(int(partner), offer)
+        except SignalingError as exc:
+            self.refuse(exc.status, exc.reason)
+            return
+        self.answer(f"/api/whep/{resource}", sdp)
+
+
+class WhepResourceHandler(_Base):
+    async def delete(self, resource: str) -> None:
+        await self.delete_call(resource)
+
+
+def routes(engine: MediaEngine) -> list[tuple]:
+    """The signalling endpoints, for the page server."""
+    opts = {"engine": engine}
+    return [(r"/api/whip", WhipHandler, opts),
+            (r"/api/whip/([0-9a-f]{32})", WhipResourceHandler, opts),
+            (r"/api/whep/partners/([0-9]{1,12})", WhepHandler, opts),
+            (r"/api/whep/([0-9a-f]{32})", WhepResourceHandler, opts)]

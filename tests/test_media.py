@@ -1,0 +1,219 @@
+"""The media engine with real aiortc peers: WHIP/WHEP signalling and the consent gate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import urllib.error
+import urllib.request
+
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from conftest import until
+
+from kiosk.media import PatternTrack, ToneTrack
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict, str]:
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            return resp.status, dict(resp.headers), resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read().decode()
+
+
+def delete(url: str) -> int:
+    req = urllib.request.Request(url, method="DELETE")
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+class Peer:
+    """An aiortc peer as a partner's browser or the display would be."""
+
+    def __init__(self, label: str | None) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.frames = {"audio": 0, "video": 0}
+        self.tasks: list[asyncio.Task] = []
+        if label:  # a partner sends and receives
+            self.pc.addTrack(PatternTrack(label, 320, 240))
+            self.pc.addTrack(ToneTrack())
+        else:  # the display only receives
+            self.pc.addTransceiver("video", direction="recvonly")
+            self.pc.addTransceiver("audio", direction="recvonly")
+
+        @self.pc.on("track")
+        def on_track(track):
+            self.tasks.append(asyncio.ensure_future(self._consume(track)))
+
+    async def _consume(self, track) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                await track.recv()
+                self.frames[track.kind] += 1
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp
+
+    async def connect(self, url: str, headers: dict[str, str]) -> tuple[int, dict, str]:
+        sdp = await self.offer()
+        status, hdrs, body = await asyncio.to_thread(
+            post, url, sdp.encode(), {"Content-Type": "application/sdp", **headers})
+        if status == 201:
+            await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
+        return status, hdrs, body
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await self.pc.close()
+
+
+def base(room) -> str:
+    return room.urls["kiosk"].rsplit("/", 1)[0]
+
+
+async def invite(room) -> tuple[int, str]:
+    reply = await asyncio.to_thread(room.command, "partner.invite", agency="Jobcenter",
+                                    name="Herr Kaya", purpose="Bürgergeld")
+    assert reply.ok, reply
+    return reply.data["id"], reply.data["token"]
+
+
+async def grows(counter, seconds: float = 1.0) -> int:
+    before = counter()
+    await asyncio.sleep(seconds)
+    return counter() - before
+
+
+@pytest.fixture
+def talk(live_room):
+    assert live_room.command("session.start").ok
+    return live_room
+
+
+async def test_the_gate_opens_only_with_consent_and_admission_and_closes_on_pause(talk):
+    room, engine = talk, talk.room.engine
+    partner_id, token = await invite(room)
+    partner = Peer("Jobcenter")
+    status, headers, _ = await partner.connect(f"{base(room)}/api/whip",
+                                               {"Authorization": f"Bearer {token}"})
+    assert status == 201 and headers["Location"].startswith("/api/whip/")
+    await until(lambda: engine.counters().get(partner_id, {}).get("received", 0) > 10, 15)
+    display = Peer(None)
+    status, whep_headers, _ = await display.connect(
+        f"{base(room)}/api/whep/partners/{partner_id}", {})
+    assert status == 201
+    await asyncio.sleep(1.5)
+    assert partner.frames["video"] == 0 and display.frames["video"] == 0  # lobby: nothing
+
+    assert (await asyncio.to_thread(room.command, "partner.admit", partner=partner_id)).ok
+    await asyncio.sleep(1.0)
+    assert partner.frames["video"] == 0 and display.frames["video"] == 0  # no consent yet
+    reply = await asyncio.to_thread(room.command, "consent.answer", as_="kiosk",
+                                    partner=partner_id, yes=True, version="de:test")
+    assert reply.ok
+    await until(lambda: partner.frames["video"] > 10 and display.frames["video"] > 10, 15)
+    assert partner.frames["audio"] > 0 and display.frames["audio"] > 0
+
+    assert (await asyncio.to_thread(room.command, "privacy.set", on=True)).ok
+    await asyncio.sleep(1.0)  # within one second, media stops both ways
+    assert await grows(lambda: partner.frames["video"] + display.frames["video"]) == 0
+    assert (await asyncio.to_thread(room.command, "privacy.set", on=False)).ok
+    await until(lambda: display.frames["video"] > 0 and partner.frames["video"] > 0)
+    assert await grows(lambda: display.frames["video"]) > 5
+
+    reply = await asyncio.to_thread(room.command, "consent.withdraw", as_="kiosk",
+                                    partner=partner_id, version="de:test")
+    assert reply.ok
+    await asyncio.sleep(1.0)
+    assert await grows(lambda: partner.frames["video"] + display.frames["video"]) == 0
+
+    assert await asyncio.to_thread(delete, base(room) + headers["Location"]) == 200
+    await until(lambda: engine.peer_count == 0)  # the display's pull went with it
+    await until(lambda: room.state.partners[0].state == "gone")
+    await partner.close()
+    await display.close()
+
+
+async def test_hang_up_closes_every_peer_connection(talk):
+    room, engine = talk, talk.room.engine
+    partner_id, token = await invite(room)
+    partner = Peer("Jobcenter")
+    assert (await partner.connect(f"{base(room)}/api/whip",
+                                  {"Authorization": f"Bearer {token}"}))[0] == 201
+    await until(lambda: engine.counters().get(partner_id, {}).get("received", 0) > 0, 15)
+    display = Peer(None)
+    assert (await display.connect(f"{base(room)}/api/whep/partners/{partner_id}", {}))[0] == 201
+    assert engine.peer_count == 2
+    assert (await asyncio.to_thread(room.command, "partner.remove", partner=partner_id)).ok
+    await until(lambda: engine.peer_count == 0)
+    await partner.close()
+    await display.close()
+
+
+async def test_a_send_only_whip_client_is_accepted(talk):
+    room, engine = talk, talk.room.engine
+    partner_id, token = await invite(room)
+    peer = Peer(None)
+    peer.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    peer.pc.addTransceiver(PatternTrack("OBS", 320, 240), direction="sendonly")
+    status, _, answer = await peer.connect(f"{base(room)}/api/whip",
+                                           {"Authorization": f"Bearer {token}"})
+    assert status == 201 and "a=recvonly" in answer
+    await until(lambda: engine.counters().get(partner_id, {}).get("received", 0) > 5, 15)
+    await peer.close()
+
+
+async def test_bad_offers_and_links_get_a_reason_and_change_nothing(talk):
+    room = talk
+    partner_id, token = await invite(room)
+    whip = f"{base(room)}/api/whip"
+    offer = (await Peer("x").offer()).encode()
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/sdp"}
+    cases = [
+        (b"this is not sdp", auth, 400, "not an SDP offer"),
+        (b"v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n", auth, 400, "could not be used"),
+        (offer, {"Content-Type": "application/sdp"}, 401, "Bearer token"),
+        (offer, {**auth, "Content-Type": "text/plain"}, 415, "application/sdp"),
+        (offer, {**auth, "Authorization": "Bearer " + "A" * 32}, 401, "not valid"),
+        (b"v=0\n" + b"x" * 70_000, auth, 413, "too large"),
+    ]
+    for body, headers, status, reason in cases:
+        got = await asyncio.to_thread(post, whip, body, headers)
+        assert (got[0], reason in got[2]) == (status, True), (status, got)
+    assert room.state.partners[0].state == "invited"  # the link was not used up
+
+    first = Peer("Jobcenter")
+    assert (await first.connect(whip, {"Authorization": f"Bearer {token}"}))[0] == 201
+    second = await asyncio.to_thread(post, whip, offer, auth)
+    assert second[0] == 409 and "already been used" in second[2]
+    await first.close()
+
+    revoked_id, revoked = await invite(room)
+    assert (await asyncio.to_thread(room.command, "invite.revoke", partner=revoked_id)).ok
+    got = await asyncio.to_thread(post, whip, offer, {**auth, "Authorization":
+                                                     f"Bearer {revoked}"})
+    assert got[0] == 403 and "withdrawn" in got[2]
+
+    expired_id, expired = await invite(room)
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat()
+    await asyncio.to_thread(lambda: room.call(_expire(room, past)))
+    got = await asyncio.to_thread(post, whip, offer, {**auth, "Authorization":
+                                                     f"Bearer {expired}"})
+    assert got[0] == 410 and "expired" in got[2]
+    assert await asyncio.to_thread(delete, f"{base(room)}/api/whip/{'0' * 32}") == 404
+
+
+async def _expire(room, when: str) -> None:
+    room.room.store.db.conn.execute("UPDATE invitations SET expires_at = ?", [when])
+
+
+def test_no_public_stun_server_by_default(live_room):
+    assert live_room.room.engine.config.iceServers == []
