@@ -297,3 +297,45 @@ def survey(ctx: click.Context, satisfaction: int, ease: int, recommend: int,
     """Answer the anonymous survey: SATISFACTION (1-5) EASE (1-5) RECOMMEND (0-10)."""
     send_command(ctx, data_dir, "survey.submit", satisfaction=satisfaction, ease=ease,
                  recommend=recommend)
+
+
+# -- partners, for scripts --------------------------------------------------------
+@ctl.command()
+@click.argument("agency")
+@click.option("--name", default="", help="The partner's name.")
+@click.option("--purpose", default="", help="Why they join (the client sees it).")
+@click.option("--minutes", type=click.IntRange(1, 240), default=30, show_default=True,
+              help="How long the link works.")
+@data_dir_option
+@click.pass_context
+def invite(ctx: click.Context, agency: str, name: str, purpose: str, minutes: int,
+           data_dir: Path) -> None:
+    """Invite a partner: prints their one-call join link."""
+    info = _runtime(data_dir)
+    reply = asyncio.run(_send(info, ctx.obj["role"], "partner.invite",
+                              {"agency": agency, "name": name, "purpose": purpose,
+                               "minutes": minutes}))
+    if not reply.ok:
+        click.echo(f"refused ({reply.code}): {reply.error}", err=True)
+        sys.exit(1)
+    base = info.get("urls", {}).get("kiosk", "").rsplit("/", 1)[0]
+    click.echo(f"partner {reply.data['id']}: {base}{reply.data['link']} "
+               f"(valid until {reply.data['expires']})")
+
+
+@ctl.command()
+@click.argument("partner", type=int)
+@data_dir_option
+@click.pass_context
+def admit(ctx: click.Context, partner: int, data_dir: Path) -> None:
+    """Let a partner in from the lobby."""
+    send_command(ctx, data_dir, "partner.admit", partner=partner)
+
+
+@ctl.command()
+@click.argument("partner", type=int)
+@data_dir_option
+@click.pass_context
+def hangup(ctx: click.Context, partner: int, data_dir: Path) -> None:
+    """Take a partner out of the talk; their link stops working."""
+    send_command(ctx, data_dir, "partner.remove", partner=partner)

@@ -193,3 +193,18 @@ def test_ctl_does_what_the_touch_screen_does(demo, data_dir):
     assert (status["phase"], status["language"], status["partners"]) == ("idle", "de", [])
     bad = kiosk(*as_kiosk, "survey", "6", "5", "10", *d, check=False)
     assert bad.returncode == 2 and "6 is not in the range 1<=x<=5" in bad.stderr
+
+
+def test_ctl_invites_admits_and_hangs_up_a_partner(demo, data_dir):
+    _, port = demo
+    d = ["--data-dir", str(data_dir)]
+    kiosk("ctl", "session", "start", *d)
+    out = kiosk("ctl", "invite", "Jobcenter", "--name", "Herr Kaya", *d).stdout
+    assert out.startswith("partner 1: ") and f"http://localhost:{port}/join/" in out
+    refused = kiosk("ctl", "admit", "1", *d, check=False)  # not in the lobby yet
+    assert refused.returncode == 1 and "not in the lobby" in refused.stderr
+    status = json.loads(kiosk("ctl", "status", "--json", *d).stdout)
+    assert status["partners"][0]["state"] == "invited"
+    assert "token" not in json.dumps(status)
+    kiosk("ctl", "hangup", "1", *d)
+    assert json.loads(kiosk("ctl", "status", "--json", *d).stdout)["partners"] == []
