@@ -130,3 +130,16 @@ def test_closing_a_tab_does_not_freeze_the_other_screens(live_room, new_page):
     control.get_by_role("button", name="Notiz hinzufügen").click()
     expect(keep.locator("ul.notes li")).to_have_text("Noch da")
     expect(display.locator("li[data-note]")).to_have_text("Noch da")
+
+
+def test_the_counsellor_invites_a_partner_by_link(live_room, new_page):
+    control = new_page(live_room.urls["control"])
+    control.get_by_role("button", name="Sitzung starten").click()
+    control.get_by_label("Stelle").fill("Deutsche Rentenversicherung")
+    control.get_by_role("button", name="Per Link einladen").click()
+    link = control.locator(".invite-link code")
+    expect(link).to_contain_text(live_room.urls["kiosk"].rsplit("/", 1)[0] + "/join/")
+    token = link.inner_text().rsplit("/", 1)[1]
+    assert len(token) >= 32
+    expect(control.locator(".control-partners")).to_contain_text("eingeladen")
+    assert live_room.state.partners[0].agency == "Deutsche Rentenversicherung"

@@ -7,6 +7,7 @@ to the controller; a refusal is shown with its reason.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import panel as pn
@@ -17,6 +18,8 @@ from .itemlist import ItemList
 
 CONSENT_LABELS = {"pending": "Zustimmung erfragt", "granted": "zugestimmt",
                   "declined": "abgelehnt", "withdrawn": "zurückgezogen"}
+STATE_LABELS = {"invited": "eingeladen", "lobby": "im Warteraum", "connected": "verbunden",
+                "reconnecting": "verbindet neu", "gone": "nicht mehr da"}
 PHASE_LABELS = {"idle": "Frei", "welcome": "Klient:in wartet", "consulting": "Im Gespräch",
                 "wrap_up": "Abschluss", "survey": "Umfrage"}
 
@@ -64,6 +67,10 @@ class ControlView(RoomView):
         self._ask = pn.widgets.Button(label="Zustimmung der Klient:in erfragen", color="primary",
                                       height=48)
         self._ask.on_click(self._on_ask)
+        self._invite = pn.widgets.Button(label="Per Link einladen", color="primary", height=48)
+        self._invite.on_click(self._on_invite)
+        self._link = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
+                                  css_classes=["invite-link"])
 
         def field(name: str, label: str, **kw):
             return pn.widgets.TextInput.from_param(self.param[name], name=label,
@@ -73,9 +80,9 @@ class ControlView(RoomView):
             pn.Row(field("partner_name", "Name"), field("partner_agency", "Stelle"),
                    field("partner_role", "Funktion"), sizing_mode="stretch_width"),
             pn.Row(field("partner_purpose", "Warum (sieht die Klient:in)",
-                         sizing_mode="stretch_width"), self._ask,
+                         sizing_mode="stretch_width"), self._ask, self._invite,
                    sizing_mode="stretch_width"),
-            self._partners, sizing_mode="stretch_width")
+            self._link, self._partners, sizing_mode="stretch_width")
         self._editor = pn.Column(
             pn.pane.HTML("<h2>Notizen</h2>", stylesheets=[STYLES]),
             pn.widgets.TextAreaInput.from_param(
@@ -137,13 +144,40 @@ class ControlView(RoomView):
             for s in self.state.next_steps]
         self._partners.items = [
             {"id": p.id, "text": f"{p.name} ({p.agency}{', ' + p.role if p.role else ''})",
-             "badge": CONSENT_LABELS[p.consent],
-             "actions": [{"action": "remove", "label": "Entfernen"}]}
+             "badge": f"{CONSENT_LABELS[p.consent]} · {STATE_LABELS[p.state]}"
+                      + (" · zugelassen" if p.admitted else ""),
+             "actions": ([{"action": "admit", "label": "Zulassen", "kind": "success"}]
+                         if not p.admitted and p.state in ("lobby", "connected") else [])
+                        + [{"action": "remove", "label": "Auflegen"}]}
             for p in self.state.partners]
 
     def _on_partner_action(self, action: str, partner_id: Any) -> None:
-        if action == "remove" and any(p.id == partner_id for p in self.state.partners):
+        if not any(p.id == partner_id for p in self.state.partners):
+            return
+        if action == "remove":
             self.act("partner.remove", partner=partner_id)
+        elif action == "admit":
+            self.act("partner.admit", partner=partner_id)
+
+    def _on_invite(self, event) -> None:
+        """Invite by a one-call link; the link is shown here once, to copy or send."""
+        args = {"agency": self.partner_agency, "name": self.partner_name,
+                "role": self.partner_role, "purpose": self.partner_purpose}
+        future = self.link.post(self.role, "partner.invite", **args)
+
+        async def show() -> None:
+            reply = await self.link.settle(future)
+            if not reply.ok:
+                self.error = self.refused_text(reply.error)
+                return
+            base = self.link.urls.get("kiosk", "").rsplit("/", 1)[0]
+            url = escape(base + reply.data["link"])
+            self._link.object = (f"<p>Link für {escape(self.partner_agency)} (einmal gültig, "
+                                 f"bis {escape(reply.data['expires'])}):<br><code>{url}</code></p>")
+            self.param.update(partner_name="", partner_agency="", partner_role="",
+                              partner_purpose="", error="")
+        self._pending.add(task := asyncio.ensure_future(show()))
+        task.add_done_callback(self._pending.discard)
 
     def _on_ask(self, event) -> None:
         self.act("consent.request", name=self.partner_name, agency=self.partner_agency,
