@@ -24,6 +24,13 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict, str
         return err.code, dict(err.headers), err.read().decode()
 
 
+def get_json(url: str) -> dict:
+    import json
+
+    with urllib.request.urlopen(url, timeout=20) as resp:
+        return json.loads(resp.read())
+
+
 def delete(url: str) -> int:
     req = urllib.request.Request(url, method="DELETE")
     try:
@@ -135,11 +142,39 @@ async def test_the_gate_opens_only_with_consent_and_admission_and_closes_on_paus
     await asyncio.sleep(1.0)
     assert await grows(lambda: partner.frames["video"] + display.frames["video"]) == 0
 
-    assert await asyncio.to_thread(delete, base(room) + headers["Location"]) == 200
+    # Without consent the call has no purpose: the partner is told why and disconnected.
     await until(lambda: engine.peer_count == 0)  # the display's pull went with it
+    status = await asyncio.to_thread(get_json, base(room) + headers["Location"])
+    assert status["state"] == "withdrawn" and "zurückgezogen" in status["text"]
     await until(lambda: room.state.partners[0].state == "gone")
     await partner.close()
     await display.close()
+
+
+async def test_a_partner_leaves_and_a_declined_one_is_told_politely(talk):
+    room, engine = talk, talk.room.engine
+    partner_id, token = await invite(room)
+    partner = Peer("Jobcenter")
+    _, headers, _ = await partner.connect(f"{base(room)}/api/whip",
+                                          {"Authorization": f"Bearer {token}"})
+    where = base(room) + headers["Location"]
+    assert (await asyncio.to_thread(get_json, where))["state"] == "lobby"
+    assert await asyncio.to_thread(delete, where) == 200
+    assert engine.peer_count == 0
+    assert (await asyncio.to_thread(get_json, where))["state"] == "left"
+    await partner.close()
+
+    partner_id, token = await invite(room)
+    partner = Peer("Jobcenter")
+    _, headers, _ = await partner.connect(f"{base(room)}/api/whip",
+                                          {"Authorization": f"Bearer {token}"})
+    reply = await asyncio.to_thread(room.command, "consent.answer", as_="kiosk",
+                                    partner=partner_id, yes=False, version="de:test")
+    assert reply.ok
+    await until(lambda: engine.peer_count == 0)
+    status = await asyncio.to_thread(get_json, base(room) + headers["Location"])
+    assert status["state"] == "declined" and "keine Nachteile" in status["text"]
+    await partner.close()
 
 
 async def test_hang_up_closes_every_peer_connection(talk):

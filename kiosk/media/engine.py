@@ -30,6 +30,18 @@ from .source import RoomMedia, open_room_media
 
 log = logging.getLogger(__name__)
 
+#: What a partner's page says when the call ends for them (title, text).
+ENDINGS = {
+    "declined": ("Kein Video in diesem Termin",
+                 "Die Klientin oder der Klient möchte heute kein Video. Das ist ihr gutes Recht "
+                 "und hat keine Nachteile. Vielen Dank für Ihre Bereitschaft."),
+    "withdrawn": ("Das Video wurde beendet",
+                  "Die Klientin oder der Klient hat die Zustimmung zurückgezogen. Vielen Dank."),
+    "removed": ("Das Gespräch ist beendet", "Die Beratung hat Sie aus dem Gespräch genommen. "
+                "Vielen Dank."),
+    "left": ("Sie haben das Gespräch verlassen", "Vielen Dank."),
+}
+
 #: What a refused token means for the WHIP client.
 TOKEN_STATUS = {"token_unknown": 401, "token_expired": 410, "token_revoked": 403,
                 "token_used": 409, "schema": 401, "phase": 409, "state": 409}
@@ -72,6 +84,7 @@ class MediaEngine:
         self.media: RoomMedia | None = None
         self.calls: dict[str, Call] = {}
         self.gates: dict[int, Gate] = {}
+        self.ended: dict[str, str] = {}  # resource -> why it ended (for the partner's page)
         self._watcher = None
 
     # -- life cycle -------------------------------------------------------------------
@@ -105,10 +118,34 @@ class MediaEngine:
         for partner, gate in self.gates.items():
             gate.open = partner in allowed and not state.privacy and state.phase in (
                 "consulting", "wrap_up")
-        present = {p.id for p in state.partners if p.state != "gone"}
+        partners = {p.id: p for p in state.partners}
         for resource, call in list(self.calls.items()):
-            if call.partner not in present:  # hung up, link revoked, or the talk ended
-                asyncio.ensure_future(self.hang_up(resource, report=False))
+            partner = partners.get(call.partner)
+            if partner is None or partner.state == "gone":  # hung up, revoked, talk ended
+                why = "removed"
+            elif partner.consent in ("declined", "withdrawn"):  # told politely, disconnected
+                why = partner.consent
+            else:
+                continue
+            if call.kind == "partner":
+                self.ended[resource] = why
+            asyncio.ensure_future(self.hang_up(resource, report=partner is not None))
+
+    def status(self, resource: str) -> dict[str, str] | None:
+        """What a partner's page shows: lobby, in_call, paused, or why it ended."""
+        call = self.calls.get(resource)
+        if call is None or call.kind != "partner":
+            why = self.ended.get(resource)
+            if why is None:
+                return None
+            title, text = ENDINGS[why]
+            return {"state": why, "title": title, "text": text}
+        if call.gate.open:
+            return {"state": "in_call"}
+        partner = next((p for p in self.link.state.partners if p.id == call.partner), None)
+        if partner is not None and partner.media_allowed and self.link.state.privacy:
+            return {"state": "paused"}
+        return {"state": "lobby"}
 
     # -- signalling -------------------------------------------------------------------
     @staticmethod
@@ -200,6 +237,10 @@ class MediaEngine:
         call = self.calls.pop(resource, None)
         if call is None:
             return False
+        if call.kind == "partner":
+            self.ended.setdefault(resource, "left")
+            while len(self.ended) > 1000:  # keep only recent endings
+                self.ended.pop(next(iter(self.ended)))
         for task in call.tasks:
             task.cancel()
         for track in call.sent:

@@ -9,11 +9,16 @@ machine. Every refusal is a 4xx with a plain-text reason and changes nothing.
 
 from __future__ import annotations
 
+import html
 import ipaddress
+import json
+from pathlib import Path
 
 import tornado.web
 
 from .engine import MediaEngine, SignalingError
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 MAX_SDP_BYTES = 64 * 1024
 
@@ -79,10 +84,37 @@ class WhipHandler(_Base):
 
 
 class WhipResourceHandler(_Base):
-    """DELETE /api/whip/<resource>: the partner leaves."""
+    """GET /api/whip/<resource>: where the call stands; DELETE: the partner leaves."""
+
+    def get(self, resource: str) -> None:
+        status = self.engine.status(resource)
+        if status is None:
+            self.refuse(404, "There is no such call.")
+            return
+        self.set_header("Cache-Control", "no-store")
+        self.finish(status)
 
     async def delete(self, resource: str) -> None:
         await self.delete_call(resource)
+
+
+class JoinPageHandler(tornado.web.RequestHandler):
+    """GET /join/<token>: the partner's page; the token is checked when they join."""
+
+    def initialize(self, engine: MediaEngine) -> None:
+        self.engine = engine
+
+    def get(self, token: str) -> None:
+        page = (ASSETS / "join.html").read_text(encoding="utf-8")
+        ice = json.dumps([s.urls for s in self.engine.config.iceServers])
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Referrer-Policy", "no-referrer")  # the link must not leak onwards
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Security-Policy",
+                        "default-src 'self'; media-src 'self' blob: mediastream:; "
+                        "img-src 'self' data:; frame-ancestors 'none'")
+        self.finish(page.replace("{room}", html.escape(self.engine.label))
+                    .replace("{ice}", html.escape(ice, quote=True)))
 
 
 class WhepHandler(_Base):
@@ -111,7 +143,9 @@ class WhepResourceHandler(_Base):
 def routes(engine: MediaEngine) -> list[tuple]:
     """The signalling endpoints, for the page server."""
     opts = {"engine": engine}
-    return [(r"/api/whip", WhipHandler, opts),
+    return [(r"/join/([A-Za-z0-9_-]{16,200})", JoinPageHandler, opts),
+            (r"/assets/(join\.(?:js|css))", tornado.web.StaticFileHandler, {"path": str(ASSETS)}),
+            (r"/api/whip", WhipHandler, opts),
             (r"/api/whip/([0-9a-f]{32})", WhipResourceHandler, opts),
             (r"/api/whep/partners/([0-9]{1,12})", WhepHandler, opts),
             (r"/api/whep/([0-9a-f]{32})", WhepResourceHandler, opts)]
