@@ -25,10 +25,11 @@ Result = Changes | tuple[Changes, dict[str, Any]]
 
 #: Why a token was refused: code -> the message the partner's page shows.
 TOKEN_ERRORS = {
-    "token_unknown": "This link is not valid.",
-    "token_expired": "This link has expired. Please ask the counsellor for a new one.",
-    "token_revoked": "This link was withdrawn by the counsellor.",
-    "token_used": "This link has already been used. Please ask the counsellor for a new one.",
+    "token_unknown": "Dieser Link ist nicht gültig.",
+    "token_expired": "Dieser Link ist abgelaufen. Bitte bitten Sie die Beratung um einen neuen.",
+    "token_revoked": "Dieser Link wurde von der Beratung zurückgezogen.",
+    "token_used": "Dieser Link wurde schon benutzt. Bitte bitten Sie die Beratung um einen "
+                  "neuen.",
 }
 
 

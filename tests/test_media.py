@@ -217,7 +217,7 @@ async def test_bad_offers_and_links_get_a_reason_and_change_nothing(talk):
         (b"v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n", auth, 400, "could not be used"),
         (offer, {"Content-Type": "application/sdp"}, 401, "Bearer token"),
         (offer, {**auth, "Content-Type": "text/plain"}, 415, "application/sdp"),
-        (offer, {**auth, "Authorization": "Bearer " + "A" * 32}, 401, "not valid"),
+        (offer, {**auth, "Authorization": "Bearer " + "A" * 32}, 401, "nicht gültig"),
         (b"v=0\n" + b"x" * 70_000, auth, 413, "too large"),
     ]
     for body, headers, status, reason in cases:
@@ -228,21 +228,21 @@ async def test_bad_offers_and_links_get_a_reason_and_change_nothing(talk):
     first = Peer("Jobcenter")
     assert (await first.connect(whip, {"Authorization": f"Bearer {token}"}))[0] == 201
     second = await asyncio.to_thread(post, whip, offer, auth)
-    assert second[0] == 409 and "already been used" in second[2]
+    assert second[0] == 409 and "schon benutzt" in second[2]
     await first.close()
 
     revoked_id, revoked = await invite(room)
     assert (await asyncio.to_thread(room.command, "invite.revoke", partner=revoked_id)).ok
     got = await asyncio.to_thread(post, whip, offer, {**auth, "Authorization":
                                                      f"Bearer {revoked}"})
-    assert got[0] == 403 and "withdrawn" in got[2]
+    assert got[0] == 403 and "zurückgezogen" in got[2]
 
     expired_id, expired = await invite(room)
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat()
     await asyncio.to_thread(lambda: room.call(_expire(room, past)))
     got = await asyncio.to_thread(post, whip, offer, {**auth, "Authorization":
                                                      f"Bearer {expired}"})
-    assert got[0] == 410 and "expired" in got[2]
+    assert got[0] == 410 and "abgelaufen" in got[2]
     assert await asyncio.to_thread(delete, f"{base(room)}/api/whip/{'0' * 32}") == 404
 
 

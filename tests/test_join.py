@@ -1,0 +1,67 @@
+"""The partner's page in Chromium with a fake camera: device check, lobby, call, leave."""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import expect
+
+
+def invite(room) -> tuple[int, str]:
+    reply = room.command("partner.invite", agency="Jobcenter", name="Herr Kaya",
+                         purpose="Bürgergeld klären")
+    assert reply.ok, reply
+    return reply.data["id"], room.urls["kiosk"].rsplit("/", 1)[0] + reply.data["link"]
+
+
+def frames_decoded(page) -> int:
+    return page.evaluate("""async () => {
+        const v = document.getElementById('room');
+        return v && v.srcObject ? (v.getVideoPlaybackQuality().totalVideoFrames || 0) : 0; }""")
+
+
+def test_a_partner_joins_from_the_browser_and_sees_the_room(live_room, new_page):
+    assert live_room.command("session.start").ok
+    partner_id, link = invite(live_room)
+    page = new_page(link)
+    expect(page.locator("h1")).to_have_text("Zur Beratung dazukommen")
+    expect(page.locator("#self")).to_have_js_property("readyState", 4)  # own preview plays
+    assert page.locator("#camera option").count() >= 1
+    assert page.locator("#microphone option").count() >= 1
+    page.get_by_role("button", name="Beitreten").click()
+    expect(page.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
+    engine = live_room.room.engine
+    deadline = time.monotonic() + 15
+    while engine.counters().get(partner_id, {}).get("received", 0) < 5:
+        assert time.monotonic() < deadline, "no frames from the browser's fake camera"
+        time.sleep(0.1)
+    assert frames_decoded(page) == 0  # lobby: nothing from the room yet
+
+    assert live_room.command("partner.admit", partner=partner_id).ok
+    assert live_room.command("consent.answer", as_="kiosk", partner=partner_id, yes=True,
+                             version="de:test").ok
+    expect(page.get_by_role("status")).to_have_text("Sie sind im Gespräch.")
+    deadline = time.monotonic() + 15
+    while frames_decoded(page) < 10:
+        assert time.monotonic() < deadline, "the room's picture does not arrive"
+        time.sleep(0.2)
+    assert live_room.state.partners[0].state == "connected"
+
+    page.get_by_role("button", name="Gespräch verlassen").click()
+    expect(page.get_by_role("heading", name="Sie haben das Gespräch verlassen")).to_be_visible()
+    deadline = time.monotonic() + 10
+    while engine.peer_count:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_a_used_link_says_so_in_the_browser(live_room, new_page):
+    assert live_room.command("session.start").ok
+    _, link = invite(live_room)
+    first = new_page(link)
+    first.get_by_role("button", name="Beitreten").click()
+    expect(first.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
+    second = new_page(link)
+    second.get_by_role("button", name="Beitreten").click()
+    expect(second.get_by_role("heading", name="Beitritt nicht möglich")).to_be_visible()
+    expect(second.locator("#ended-text")).to_contain_text("schon benutzt")
