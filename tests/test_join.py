@@ -65,3 +65,25 @@ def test_a_used_link_says_so_in_the_browser(live_room, new_page):
     second.get_by_role("button", name="Beitreten").click()
     expect(second.get_by_role("heading", name="Beitritt nicht möglich")).to_be_visible()
     expect(second.locator("#ended-text")).to_contain_text("schon benutzt")
+
+
+def test_the_display_shows_an_admitted_partner(live_room, new_page):
+    assert live_room.command("session.start").ok
+    partner_id, link = invite(live_room)
+    display = new_page(live_room.urls["display"])
+    partner = new_page(link)
+    partner.get_by_role("button", name="Beitreten").click()
+    expect(partner.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
+    expect(display.locator("figure.tile")).to_have_count(0)
+    assert live_room.command("partner.admit", partner=partner_id).ok
+    assert live_room.command("consent.answer", as_="kiosk", partner=partner_id, yes=True,
+                             version="de:test").ok
+    expect(display.locator("figure.tile figcaption")).to_have_text("Herr Kaya · Jobcenter")
+    deadline = time.monotonic() + 15
+    while display.evaluate("window.kioskFramesDecoded()") < 10:  # getStats framesDecoded
+        assert time.monotonic() < deadline, "the display decodes no partner frames"
+        time.sleep(0.2)
+    assert live_room.room.engine.counters()[partner_id]["to_display"] > 0
+    assert live_room.command("privacy.set", on=True).ok
+    expect(display.locator("figure.tile")).to_have_count(0)
+    expect(display.get_by_text("Das Video ist pausiert")).to_be_visible()

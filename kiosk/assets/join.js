@@ -21,6 +21,7 @@
   }
 
   async function preview() {
+    $("join").disabled = true;
     if (stream) stream.getTracks().forEach((t) => t.stop());
     try {
       stream = await navigator.mediaDevices.getUserMedia({
@@ -31,6 +32,7 @@
       return;
     }
     $("self").srcObject = stream;
+    $("join").disabled = false;  // joining needs a working camera and microphone
     const ctx = new AudioContext();
     const analyser = ctx.createAnalyser();
     ctx.createMediaStreamSource(stream).connect(analyser);

@@ -11,6 +11,7 @@ import panel as pn
 
 from ..i18n import direction, t
 from .base import STYLES, RoomView, escape, items_html
+from .tiles import PartnerTiles
 
 
 class DisplayView(RoomView):
@@ -25,10 +26,12 @@ class DisplayView(RoomView):
         self._header = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES])
         self._body = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
                                   css_classes=["display-body"])
-        self._layout = pn.Column(self._header, self._body, sizing_mode="stretch_both",
+        self._tiles = PartnerTiles(sizing_mode="stretch_width", css_classes=["partner-tiles"])
+        self._layout = pn.Column(self._header, self._tiles, self._body,
+                                 sizing_mode="stretch_both",
                                  styles={"padding": "2rem 3rem", "background": "#ffffff"})
         self.watch_state(self._render, "phase", "language", "room_name", "privacy", "notes",
-                         "next_steps")
+                         "next_steps", "partners")
         self._render()
 
     def __panel__(self):
@@ -48,3 +51,6 @@ class DisplayView(RoomView):
             html = (f"<h1>{escape(t(lang, 'welcome.title'))}</h1>"
                     f"<p class='lead'>{escape(t(lang, 'welcome.lead'))}</p>")
         self._body.object = f"<div lang='{lang}' dir='{direction(lang)}'>{html}</div>"
+        # During a privacy pause no tile is shown (and the engine's gate sends nothing).
+        shown = [] if state.privacy else [p for p in state.partners if p.media_allowed][:3]
+        self._tiles.tiles = [{"id": p.id, "name": p.name, "agency": p.agency} for p in shown]

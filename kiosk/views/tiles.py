@@ -1,0 +1,27 @@
+"""Partner tiles on the second display: one browser component that pulls each
+admitted partner's media from the room's engine (WHEP on loopback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import param
+from panel.custom import JSComponent
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+class PartnerTiles(JSComponent):
+    """Up to three partners, each with picture, sound, name and agency."""
+
+    tiles = param.List(default=[], doc="[{id, name, agency}] of partners to show.")
+
+    _esm = ASSETS / "partner_tiles.js"
+    _stylesheets = ["""
+    .tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(20rem, 1fr));
+             gap: 1rem; }
+    .tile { margin: 0; background: #111; border-radius: 8px; overflow: hidden; }
+    .tile video { width: 100%; display: block; aspect-ratio: 4 / 3; background: #111; }
+    .tile figcaption { color: #fff; padding: .5rem .8rem; font-size: 1.2rem;
+                       font-family: "Noto Sans", "DejaVu Sans", sans-serif; }
+    """]
