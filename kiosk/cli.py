@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -75,7 +76,7 @@ def run_room(config: RoomConfig) -> None:
 def demo(port: int, data_dir: Path) -> None:
     """Run a whole room in one process on loopback, with embedded defaults."""
     run_room(RoomConfig(data_dir=data_dir, http_port=port, bus_router="tcp://127.0.0.1:0",
-                        bus_pub="tcp://127.0.0.1:0"))
+                        bus_pub="tcp://127.0.0.1:0", demo=True))
 
 
 @main.command()
@@ -339,3 +340,41 @@ def admit(ctx: click.Context, partner: int, data_dir: Path) -> None:
 def hangup(ctx: click.Context, partner: int, data_dir: Path) -> None:
     """Take a partner out of the talk; their link stops working."""
     send_command(ctx, data_dir, "partner.remove", partner=partner)
+
+
+@main.command("partner-bot")
+@click.argument("link")
+@click.option("--agency", default="Jobcenter", show_default=True,
+              help="Label of the bot's test pattern.")
+@click.option("--seconds", type=float, default=None, help="Leave after this long.")
+def partner_bot(link: str, agency: str, seconds: float | None) -> None:
+    """Join a call by an invitation LINK as a simulated partner (Ctrl-C leaves)."""
+    from .media.bot import PartnerBot
+
+    async def run() -> None:
+        bot = PartnerBot(link, agency)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if seconds:
+            loop.call_later(seconds, stop.set)
+        await bot.join()
+        click.echo(f"joined as {agency}; waiting in the lobby")
+        last = ""
+        while not stop.is_set():
+            state = await bot.poll()
+            if state != last:
+                click.echo(f"state: {state} (frames from the room: {bot.received['video']})")
+                last = state
+            if state not in ("lobby", "in_call", "paused"):
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+        await bot.leave()
+        click.echo(f"left; frames received from the room: {bot.received['video']}")
+
+    try:
+        asyncio.run(run())
+    except KioskError as exc:
+        raise click.ClickException(str(exc)) from None

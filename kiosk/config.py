@@ -90,6 +90,8 @@ class RoomConfig:
     """V4L2 device of the room camera, e.g. /dev/video0; none: the synthetic source."""
     microphone: str | None = None
     """ALSA device of the room microphone, e.g. hw:1; none: the synthetic tone."""
+    demo: bool = False
+    """Demo room: /control can let a simulated partner answer an invitation."""
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

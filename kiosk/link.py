@@ -7,6 +7,7 @@ none of them opens a socket of its own.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ class RoomLink:
         self.kiosk_idle: tuple[float, float] = (120.0, 20.0)
         #: The agency that runs the room, for the screens; set by the room.
         self.agency = ""
+        #: In a demo room: lets a simulated partner answer a link (url, agency).
+        self.simulate_partner: Callable[[str, str], None] | None = None
         self.mirror = Mirror(self.state, router, pub, context=context, silence=silence)
         self.client = CommandClient(router, context=context)
 

@@ -58,6 +58,7 @@ class Room:
         self.server: Any = None
         self.engine: Any = None
         self._maintenance: asyncio.Task | None = None
+        self._bots: set[asyncio.Task] = set()
         self.port = config.http_port
 
     @property
@@ -112,10 +113,30 @@ class Room:
                 extra_routes=routes(self.engine))
             self.server.start()
             self.link.urls = self.urls
+            if cfg.demo:
+                self.link.simulate_partner = self._simulate_partner
         self._write_runtime()
         # Everything built so far lives as long as the room: keep it out of the
         # collector's way, so that collections during a talk stay short.
         gc.freeze()
+
+    def _simulate_partner(self, url: str, agency: str) -> None:
+        """Demo only: a partner bot answers the link and stays until the call ends."""
+        from .media.bot import PartnerBot
+
+        async def run() -> None:
+            bot = PartnerBot(url, agency)
+            try:
+                await bot.join()
+                while await bot.poll() in ("lobby", "in_call", "paused"):
+                    await asyncio.sleep(0.5)
+            except Exception:
+                log.exception("simulated partner failed")
+            finally:
+                await bot.leave()
+        task = asyncio.ensure_future(run())
+        self._bots.add(task)
+        task.add_done_callback(self._bots.discard)
 
     async def _checkpoints(self, every: float = 2.0) -> None:
         """Move the SQLite WAL into the file every few seconds, in a worker thread."""
@@ -141,6 +162,8 @@ class Room:
             self.server.unlisten()
             self.server.stop()
             self.server = None
+        for bot in list(self._bots):
+            bot.cancel()
         if self.engine is not None:
             await self.engine.close()
         if self.link is not None:

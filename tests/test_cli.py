@@ -208,3 +208,31 @@ def test_ctl_invites_admits_and_hangs_up_a_partner(demo, data_dir):
     assert "token" not in json.dumps(status)
     kiosk("ctl", "hangup", "1", *d)
     assert json.loads(kiosk("ctl", "status", "--json", *d).stdout)["partners"] == []
+
+
+def test_partner_bot_joins_by_link_like_a_browser(demo, data_dir):
+    d = ["--data-dir", str(data_dir)]
+    kiosk("ctl", "session", "start", *d)
+    link = kiosk("ctl", "invite", "Jobcenter", *d).stdout.split()[2]
+    bot = subprocess.Popen([*KIOSK, "partner-bot", link, "--agency", "Jobcenter"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            partner = json.loads(kiosk("ctl", "status", "--json", *d).stdout)["partners"][0]
+            if partner["state"] == "connected":
+                break
+            assert time.monotonic() < deadline and bot.poll() is None, bot.stderr.read()
+            time.sleep(0.2)
+        kiosk("ctl", "admit", "1", *d)
+        kiosk("ctl", "--as", "kiosk", "consent", "yes", *d)
+        time.sleep(2)
+    finally:
+        bot.send_signal(signal.SIGINT)
+        out, err = bot.communicate(timeout=20)
+    assert bot.returncode == 0, err
+    assert "state: lobby" in out and "state: in_call" in out
+    received = int(out.rsplit("frames received from the room: ", 1)[1])
+    assert received > 10
+    bad = kiosk("partner-bot", link, check=False)  # the link worked once
+    assert bad.returncode == 1 and "schon benutzt" in bad.stderr

@@ -87,3 +87,27 @@ def test_the_display_shows_an_admitted_partner(live_room, new_page):
     assert live_room.command("privacy.set", on=True).ok
     expect(display.locator("figure.tile")).to_have_count(0)
     expect(display.get_by_text("Das Video ist pausiert")).to_be_visible()
+
+
+def test_in_the_demo_a_simulated_partner_answers_the_link(room_config, new_page):
+    from conftest import ThreadedRoom
+
+    room = ThreadedRoom(room_config.with_(demo=True)).start()
+    try:
+        control = new_page(room.urls["control"])
+        control.get_by_role("button", name="Sitzung starten").click()
+        control.get_by_label("Stelle").fill("Jobcenter")
+        control.get_by_role("button", name="Per Link einladen").click()
+        control.get_by_role("button", name="Demo: simulierten Partner beitreten lassen").click()
+        expect(control.locator(".control-partners")).to_contain_text("verbunden", timeout=15000)
+        control.locator(".control-partners").get_by_role("button", name="Zulassen").click()
+        assert room.command("consent.answer", as_="kiosk", partner=1, yes=True,
+                            version="de:test").ok
+        display = new_page(room.urls["display"])
+        expect(display.locator("figure.tile figcaption")).to_have_text("Jobcenter")
+        deadline = time.monotonic() + 15
+        while display.evaluate("window.kioskFramesDecoded()") < 10:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        room.stop()

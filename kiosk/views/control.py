@@ -71,6 +71,10 @@ class ControlView(RoomView):
         self._invite.on_click(self._on_invite)
         self._link = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
                                   css_classes=["invite-link"])
+        self._bot = pn.widgets.Button(label="Demo: simulierten Partner beitreten lassen",
+                                      color="light", height=48, visible=False)
+        self._bot.on_click(self._on_bot)
+        self._bot_target: tuple[str, str] | None = None
 
         def field(name: str, label: str, **kw):
             return pn.widgets.TextInput.from_param(self.param[name], name=label,
@@ -82,7 +86,7 @@ class ControlView(RoomView):
             pn.Row(field("partner_purpose", "Warum (sieht die Klient:in)",
                          sizing_mode="stretch_width"), self._ask, self._invite,
                    sizing_mode="stretch_width"),
-            self._link, self._partners, sizing_mode="stretch_width")
+            self._link, self._bot, self._partners, sizing_mode="stretch_width")
         self._editor = pn.Column(
             pn.pane.HTML("<h2>Notizen</h2>", stylesheets=[STYLES]),
             pn.widgets.TextAreaInput.from_param(
@@ -159,6 +163,11 @@ class ControlView(RoomView):
         elif action == "admit":
             self.act("partner.admit", partner=partner_id)
 
+    def _on_bot(self, event) -> None:
+        if self._bot_target and self.link.simulate_partner is not None:
+            self.link.simulate_partner(*self._bot_target)
+            self._bot.visible = False
+
     def _on_invite(self, event) -> None:
         """Invite by a one-call link; the link is shown here once, to copy or send."""
         args = {"agency": self.partner_agency, "name": self.partner_name,
@@ -171,9 +180,12 @@ class ControlView(RoomView):
                 self.error = self.refused_text(reply.error)
                 return
             base = self.link.urls.get("kiosk", "").rsplit("/", 1)[0]
-            url = escape(base + reply.data["link"])
-            self._link.object = (f"<p>Link für {escape(self.partner_agency)} (einmal gültig, "
-                                 f"bis {escape(reply.data['expires'])}):<br><code>{url}</code></p>")
+            url, agency = base + reply.data["link"], self.partner_agency
+            self._link.object = (f"<p>Link für {escape(agency)} (einmal gültig, "
+                                 f"bis {escape(reply.data['expires'])}):<br>"
+                                 f"<code>{escape(url)}</code></p>")
+            self._bot.visible = self.link.simulate_partner is not None
+            self._bot_target = (url, agency)
             self.param.update(partner_name="", partner_agency="", partner_role="",
                               partner_purpose="", error="")
         self._pending.add(task := asyncio.ensure_future(show()))
