@@ -143,6 +143,20 @@ async def _status(info: dict[str, Any]) -> RoomState:
     return state
 
 
+def _media_counters(info: dict[str, Any]) -> dict[str, Any]:
+    """Per partner: frames received from them and forwarded to the display (from /healthz)."""
+    import urllib.request
+
+    url = info.get("urls", {}).get("healthz")
+    if not url:
+        return {}
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return json.loads(resp.read()).get("media", {}).get("partners", {})
+    except (OSError, ValueError):
+        return {}
+
+
 @ctl.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @data_dir_option
@@ -153,6 +167,7 @@ def status(as_json: bool, data_dir: Path) -> None:
         state = asyncio.run(_status(info))
     except BusError as exc:
         raise click.ClickException(str(exc)) from None
+    media = _media_counters(info)
     out = {
         "room": {"id": state.room_id, "name": state.room_name},
         "phase": state.phase, "seq": state.seq, "language": state.language,
@@ -162,7 +177,7 @@ def status(as_json: bool, data_dir: Path) -> None:
         "arrival": state.arrival,
         "notes": [n.to_dict() for n in state.notes],
         "next_steps": [s.to_dict() for s in state.next_steps],
-        "partners": [p.to_dict() for p in state.partners],
+        "partners": [{**p.to_dict(), "media": media.get(str(p.id), {})} for p in state.partners],
         "bus": info["bus"], "urls": info.get("urls", {}),
     }
     if as_json:
@@ -177,6 +192,10 @@ def status(as_json: bool, data_dir: Path) -> None:
                f"{'on' if state.privacy else 'off'}")
     click.echo(f"notes    {len(state.notes)} ({visible} visible), "
                f"next steps {len(state.next_steps)}")
+    for p in out["partners"]:
+        counters = ", ".join(f"{k} {v}" for k, v in p["media"].items()) or "no media"
+        click.echo(f"partner  {p['id']} {p['agency']} {p['name']}: {p['state']}, consent "
+                   f"{p['consent']}{', admitted' if p['admitted'] else ''} ({counters})")
     click.echo(f"bus      {info['bus']['router']} {info['bus']['pub']}")
     for name, url in info.get("urls", {}).items():
         click.echo(f"page     {name:<8} {url}")

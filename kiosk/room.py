@@ -109,7 +109,9 @@ class Room:
             self.server = build_server(
                 self.link, address=cfg.http_address, port=self.port,
                 origins=sorted(set(origins) | set(cfg.allowed_origins)),
-                health=lambda: {**health_of(self.link, self.started)},
+                health=lambda: {**health_of(self.link, self.started),
+                                "media": {"peers": self.engine.peer_count,
+                                          "partners": self.engine.counters()}},
                 extra_routes=routes(self.engine))
             self.server.start()
             self.link.urls = self.urls

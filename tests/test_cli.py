@@ -227,6 +227,9 @@ def test_partner_bot_joins_by_link_like_a_browser(demo, data_dir):
         kiosk("ctl", "admit", "1", *d)
         kiosk("ctl", "--as", "kiosk", "consent", "yes", *d)
         time.sleep(2)
+        media = json.loads(kiosk("ctl", "status", "--json", *d).stdout)["partners"][0]["media"]
+        assert media["received"] > 10 and media["to_partner"] > 10
+        assert "partner  1 Jobcenter" in kiosk("ctl", "status", *d).stdout
     finally:
         bot.send_signal(signal.SIGINT)
         out, err = bot.communicate(timeout=20)
