@@ -53,6 +53,8 @@ class RoomController(PartnerCommands):
             "step.add": self._step_add,
             "step.delete": self._step_delete,
             "privacy.set": self._privacy,
+            "room.camera": lambda args: self._set_room(camera_on=int(args["on"])),
+            "room.mic": lambda args: self._set_room(mic_on=int(args["on"])),
             "survey.begin": lambda args: self._set_room(phase="survey"),
             "survey.submit": self._survey_submit,
             "survey.skip": self._to_idle,
@@ -76,6 +78,7 @@ class RoomController(PartnerCommands):
         values: dict[str, Any] = {
             "room_name": row["name"], "phase": row["phase"], "language": row["language"],
             "privacy": bool(row["privacy"]), "session_id": row["session_id"],
+            "camera_on": bool(row["camera_on"]), "mic_on": bool(row["mic_on"]),
             "arrival": json.loads(row["arrival"]) if row["arrival"] else None,
         }
         if row["session_id"]:
@@ -132,8 +135,8 @@ class RoomController(PartnerCommands):
     def _room_changes(self, fields: dict[str, Any]) -> Changes:
         out: Changes = []
         for name, value in fields.items():
-            if name == "privacy":
-                out.append((self._key("privacy"), bool(value)))
+            if name in ("privacy", "camera_on", "mic_on"):  # bus keys: privacy, camera, mic
+                out.append((self._key(name.removesuffix("_on")), bool(value)))
             elif name in ("phase", "language"):
                 out.append((self._key(name), value))
         return out

@@ -110,6 +110,8 @@ class RoomState(param.Parameterized):
     session_started = param.String(default=None, allow_None=True, doc="ISO time it started.")
     language = param.String(default=DEFAULT_LANGUAGE, doc="The client's language code.")
     privacy = param.Boolean(default=False, doc="Privacy pause: all video stops while on.")
+    camera_on = param.Boolean(default=True, doc="The room camera sends (counsellor's switch).")
+    mic_on = param.Boolean(default=True, doc="The room microphone sends (counsellor's switch).")
     notes = param.List(default=[], item_type=Note, doc="Shared notes, oldest first.")
     next_steps = param.List(default=[], item_type=Step, doc="Agreed next steps, oldest first.")
     partners = param.List(default=[], item_type=Partner, doc="Partners asked into the talk.")
@@ -135,6 +137,8 @@ class RoomState(param.Parameterized):
             room_key(rid, "phase"): self.phase,
             room_key(rid, "language"): self.language,
             room_key(rid, "privacy"): self.privacy,
+            room_key(rid, "camera"): self.camera_on,
+            room_key(rid, "mic"): self.mic_on,
         }
         if self.session_id:
             out[room_key(rid, "session")] = {"id": self.session_id, "started": self.session_started}
@@ -155,7 +159,8 @@ class RoomState(param.Parameterized):
         lists: dict[str, dict[int, Any]] = {}
         if replace:
             values.update(session_id=None, session_started=None, language=DEFAULT_LANGUAGE,
-                          privacy=False, phase="idle", arrival=None)
+                          privacy=False, phase="idle", arrival=None, camera_on=True,
+                          mic_on=True)
             lists = {"notes": {}, "next_steps": {}, "partners": {}}
         for key, value in items:
             self._fold(values, lists, key, value)
@@ -191,6 +196,10 @@ class RoomState(param.Parameterized):
             values["language"] = value or DEFAULT_LANGUAGE
         elif field == "privacy":
             values["privacy"] = bool(value)
+        elif field == "camera":
+            values["camera_on"] = bool(value)
+        elif field == "mic":
+            values["mic_on"] = bool(value)
         elif field == "session":
             values["session_id"] = value["id"] if value else None
             values["session_started"] = value.get("started") if value else None

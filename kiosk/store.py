@@ -79,11 +79,17 @@ def _m004_invitations_admission(db: sqlite_utils.Database) -> None:
     db["invitations"].create_index(["partner_id"])
 
 
+def _m005_room_camera_microphone(db: sqlite_utils.Database) -> None:
+    db["rooms"].add_column("camera_on", int, not_null_default=1)
+    db["rooms"].add_column("mic_on", int, not_null_default=1)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_rooms_sessions_notes", _m001_rooms_sessions_notes),
     ("002_survey_answers", _m002_survey_answers),
     ("003_arrival_partners_consent", _m003_arrival_partners_consent),
     ("004_invitations_admission", _m004_invitations_admission),
+    ("005_room_camera_microphone", _m005_room_camera_microphone),
 ]
 
 

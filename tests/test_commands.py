@@ -19,6 +19,8 @@ VALID_ARGS = {
     "step.delete": {"id": 1}, "privacy.set": {"on": True}, "survey.begin": {},
     "survey.submit": {"satisfaction": 5, "ease": 4, "recommend": 9}, "survey.skip": {},
     "kiosk.reset": {},
+    "room.camera": {"on": False},
+    "room.mic": {"on": False},
     "consent.request": {"name": "Frau Demir", "agency": "Ausländerbehörde",
                         "role": "Sachbearbeitung", "purpose": "Arbeitserlaubnis klären"},
     "consent.answer": {"partner": 1, "yes": True, "version": "de:abc123"},
@@ -176,7 +178,8 @@ def test_back_to_idle_wipes_everything_personal(tmp_path):
     s = ctl.state
     assert (s.phase, s.language, s.privacy, s.notes, s.next_steps, s.session_id, s.partners,
             s.arrival) == ("idle", "de", False, [], [], None, [], None)
-    assert all(k.split("/")[2] in ("info", "phase", "language", "privacy") for k in ctl.kv)
+    assert all(k.split("/")[2] in ("info", "phase", "language", "privacy", "camera", "mic")
+               for k in ctl.kv)
     session = next(iter(store.db["sessions"].rows))
     assert session["ended_at"] and session["closed_at"]
     store.close()

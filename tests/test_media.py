@@ -252,3 +252,28 @@ async def _expire(room, when: str) -> None:
 
 def test_no_public_stun_server_by_default(live_room):
     assert live_room.room.engine.config.iceServers == []
+
+
+async def test_the_counsellor_switches_the_room_camera_and_microphone(talk):
+    room, engine = talk, talk.room.engine
+    partner_id, token = await invite(room)
+    partner = Peer("Jobcenter")
+    assert (await partner.connect(f"{base(room)}/api/whip",
+                                  {"Authorization": f"Bearer {token}"}))[0] == 201
+    await until(lambda: engine.counters().get(partner_id, {}).get("received", 0) > 0, 15)
+    assert (await asyncio.to_thread(room.command, "partner.admit", partner=partner_id)).ok
+    assert (await asyncio.to_thread(room.command, "consent.answer", as_="kiosk",
+                                    partner=partner_id, yes=True, version="de:x")).ok
+    await until(lambda: partner.frames["video"] > 5 and partner.frames["audio"] > 5, 15)
+    assert (await asyncio.to_thread(room.command, "room.mic", on=False)).ok
+    await asyncio.sleep(1.0)
+    assert await grows(lambda: partner.frames["audio"]) == 0
+    assert await grows(lambda: partner.frames["video"]) > 5  # the picture goes on
+    assert (await asyncio.to_thread(room.command, "room.camera", on=False)).ok
+    await asyncio.sleep(1.0)
+    assert await grows(lambda: partner.frames["video"]) == 0
+    assert (await asyncio.to_thread(room.command, "room.camera", on=True)).ok
+    assert (await asyncio.to_thread(room.command, "room.mic", on=True)).ok
+    await until(lambda: partner.frames["audio"] > 0)
+    assert await grows(lambda: partner.frames["video"] + partner.frames["audio"]) > 10
+    await partner.close()

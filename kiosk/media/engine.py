@@ -84,14 +84,17 @@ class MediaEngine:
         self.media: RoomMedia | None = None
         self.calls: dict[str, Call] = {}
         self.gates: dict[int, Gate] = {}
+        #: The counsellor's switches for the room's own camera and microphone.
+        self.room_gates = {"video": Gate(), "audio": Gate()}
         self.ended: dict[str, str] = {}  # resource -> why it ended (for the partner's page)
         self._watcher = None
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self) -> None:
         self.media = open_room_media(self.label, self.camera, self.microphone)
-        self._watcher = self.link.state.param.watch(self._update_gates,
-                                                    ["partners", "privacy", "phase"])
+        self._watcher = self.link.state.param.watch(
+            self._update_gates, ["partners", "privacy", "phase", "camera_on", "mic_on"])
+        self._update_gates()
 
     async def close(self) -> None:
         if self._watcher is not None:
@@ -114,6 +117,8 @@ class MediaEngine:
 
     def _update_gates(self, *events) -> None:
         state = self.link.state
+        self.room_gates["video"].open = state.camera_on
+        self.room_gates["audio"].open = state.mic_on
         allowed = {p.id for p in state.partners if p.media_allowed}
         for partner, gate in self.gates.items():
             gate.open = partner in allowed and not state.privacy and state.phase in (
@@ -201,7 +206,8 @@ class MediaEngine:
         offered = {t.kind for t in pc.getTransceivers()}  # a WHIP client may send only video
         for source in (self.media.video, self.media.audio):
             if source.kind in offered:
-                track = GatedTrack(self.relay.subscribe(source), call.gate)
+                switched = GatedTrack(self.relay.subscribe(source), self.room_gates[source.kind])
+                track = GatedTrack(switched, call.gate)
                 call.sent.append(track)
                 pc.addTrack(track)
         return resource, await self._answer(pc)
@@ -245,7 +251,8 @@ class MediaEngine:
             task.cancel()
         for track in call.sent:
             track.stop()
-        await call.pc.close()
+        with contextlib.suppress(TimeoutError):  # a peer that vanished must not hold us up
+            await asyncio.wait_for(call.pc.close(), 5)
         if call.kind == "partner":
             for other, c in list(self.calls.items()):  # the display's pulls of this partner
                 if c.kind == "display" and c.partner == call.partner:

@@ -50,6 +50,10 @@ class ControlView(RoomView):
         self._end.on_click(self._on_end)
         self._reset.on_click(self._on_reset)
         self._privacy.on_click(self._on_privacy)
+        self._camera = pn.widgets.Button(label="Kamera aus", color="default", height=56)
+        self._mic = pn.widgets.Button(label="Mikrofon stumm", color="default", height=56)
+        self._camera.on_click(lambda e: self.act("room.camera", on=not self.state.camera_on))
+        self._mic.on_click(lambda e: self.act("room.mic", on=not self.state.mic_on))
         self._add_note = pn.widgets.Button(label="Notiz hinzufügen", color="primary",
                                            height=48)
         self._add_note.on_click(self._on_add_note)
@@ -104,10 +108,12 @@ class ControlView(RoomView):
                    self._add_step, sizing_mode="stretch_width"),
             self._steps, self._partner_form, sizing_mode="stretch_width")
         self._layout = pn.Column(
-            self._status, pn.Row(self._start, self._end, self._privacy, self._reset),
+            self._status, pn.Row(self._start, self._end, self._privacy, self._camera, self._mic,
+                                 self._reset),
             self._error, self._editor, sizing_mode="stretch_both",
             styles={"padding": "1.5rem 2rem"})
-        self.watch_state(self._render, "phase", "privacy", "room_name", "synced", "arrival")
+        self.watch_state(self._render, "phase", "privacy", "room_name", "synced", "arrival",
+                         "camera_on", "mic_on")
         self.watch_state(self._render_items, "notes", "next_steps", "partners")
         self.param.watch(self._show_error, "error")
         self._render()
@@ -132,6 +138,8 @@ class ControlView(RoomView):
         self._reset.visible = s.phase != "idle"
         self._privacy.visible = s.phase in ("welcome", "consulting", "wrap_up")
         self._privacy.label = "Video fortsetzen" if s.privacy else "Video pausieren"
+        self._camera.label = "Kamera aus" if s.camera_on else "Kamera an"
+        self._mic.label = "Mikrofon stumm" if s.mic_on else "Mikrofon an"
         self._editor.visible = s.phase in ("consulting", "wrap_up")
 
     def _render_items(self, *events) -> None:
