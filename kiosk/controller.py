@@ -189,6 +189,7 @@ class RoomController(PartnerCommands):
         changes: Changes = [(self._key("notes", n.id), None) for n in self.state.notes]
         changes += [(self._key("steps", s.id), None) for s in self.state.next_steps]
         changes += [(self._key("partners", p.id), None) for p in self.state.partners]
+        changes += [(self._key("quality", pid), None) for pid in self.state.quality]
         if sid:
             changes.append((self._key("session"), None))
         if self.state.arrival:

@@ -64,6 +64,7 @@ class PartnerCommands:
             "partner.invite": self._partner_invite,
             "partner.admit": self._partner_admit,
             "partner.state": self._partner_state,
+            "partner.quality": self._partner_quality,
             "invite.claim": self._invite_claim,
             "invite.revoke": self._invite_revoke,
         }
@@ -179,10 +180,19 @@ class PartnerCommands:
         partner = self._find(self.state.partners, args["partner"], "partner")
         return self._changed(partner, state=args["state"])
 
+    def _partner_quality(self, args: dict[str, Any]) -> Changes:
+        """Measured connection quality: shown on /control, not persisted."""
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        measured = {k: args[k] for k in ("rtt_ms", "loss_pct", "kbps", "fps")}
+        return [(self._key("quality", partner.id), measured)]
+
     def _partner_remove(self, args: dict[str, Any]) -> Changes:
         partner = self._find(self.state.partners, args["partner"], "partner")
         with self.store.transaction():
             self.store.delete("partners", partner.id)
             self.store.db.conn.execute(
                 "UPDATE invitations SET revoked = 1 WHERE partner_id = ?", [partner.id])
-        return [(self._key("partners", partner.id), None)]
+        changes: Changes = [(self._key("partners", partner.id), None)]
+        if partner.id in self.state.quality:
+            changes.append((self._key("quality", partner.id), None))
+        return changes

@@ -90,6 +90,17 @@ class Partner:
                 "state": self.state}
 
 
+#: Above these, /control warns that a partner's connection is poor.
+POOR = {"rtt_ms": 400, "loss_pct": 5, "fps_below": 10}
+
+
+def is_poor(quality: dict[str, int]) -> bool:
+    """Whether measured connection quality (rtt_ms, loss_pct, fps) is too weak."""
+    return (quality.get("rtt_ms", 0) > POOR["rtt_ms"]
+            or quality.get("loss_pct", 0) > POOR["loss_pct"]
+            or quality.get("fps", 99) < POOR["fps_below"])
+
+
 def room_key(room_id: str, *parts: object) -> str:
     """The bus key of one piece of a room's state, e.g. ``room/r1/notes/3``."""
     return "/".join(["room", room_id, *(str(p) for p in parts)])
@@ -115,6 +126,7 @@ class RoomState(param.Parameterized):
     notes = param.List(default=[], item_type=Note, doc="Shared notes, oldest first.")
     next_steps = param.List(default=[], item_type=Step, doc="Agreed next steps, oldest first.")
     partners = param.List(default=[], item_type=Partner, doc="Partners asked into the talk.")
+    quality = param.Dict(default={}, doc="Per partner id: rtt_ms, loss_pct, kbps, fps.")
     arrival = param.Dict(default=None, allow_None=True,
                          doc="How the client checked in: {'code': ...} or {'walk_in': True}.")
     seq = param.Integer(default=0, doc="Bus sequence number of the last applied update.")
@@ -150,6 +162,8 @@ class RoomState(param.Parameterized):
             out[room_key(rid, "steps", step.id)] = step.to_dict()
         for partner in self.partners:
             out[room_key(rid, "partners", partner.id)] = partner.to_dict()
+        for partner_id, measured in self.quality.items():
+            out[room_key(rid, "quality", partner_id)] = measured
         return out
 
     def apply(self, items: Iterable[tuple[str, Any]], *, replace: bool = False,
@@ -160,7 +174,7 @@ class RoomState(param.Parameterized):
         if replace:
             values.update(session_id=None, session_started=None, language=DEFAULT_LANGUAGE,
                           privacy=False, phase="idle", arrival=None, camera_on=True,
-                          mic_on=True)
+                          mic_on=True, quality={})
             lists = {"notes": {}, "next_steps": {}, "partners": {}}
         for key, value in items:
             self._fold(values, lists, key, value)
@@ -205,6 +219,13 @@ class RoomState(param.Parameterized):
             values["session_started"] = value.get("started") if value else None
         elif field == "arrival":
             values["arrival"] = value or None
+        elif field == "quality" and len(parts) == 4:
+            quality = dict(values.get("quality", self.quality))
+            if value is None:
+                quality.pop(int(parts[3]), None)
+            else:
+                quality[int(parts[3])] = value
+            values["quality"] = quality
         elif field in LISTS and len(parts) == 4:
             name, kind = LISTS[field]
             if name not in lists:

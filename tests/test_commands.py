@@ -29,6 +29,7 @@ VALID_ARGS = {
     "partner.invite": {"agency": "Jobcenter", "name": "Herr Kaya"},
     "partner.admit": {"partner": 3},
     "partner.state": {"partner": 3, "state": "connected"},
+    "partner.quality": {"partner": 3, "rtt_ms": 12, "loss_pct": 0, "kbps": 800, "fps": 30},
     "invite.revoke": {"partner": 4},
     "invite.claim": {"token": "set by room_in"},
 }

@@ -277,3 +277,22 @@ async def test_the_counsellor_switches_the_room_camera_and_microphone(talk):
     await until(lambda: partner.frames["audio"] > 0)
     assert await grows(lambda: partner.frames["video"] + partner.frames["audio"]) > 10
     await partner.close()
+
+
+async def test_connection_quality_reaches_the_counsellor(talk):
+    from kiosk.state import is_poor
+
+    room = talk
+    partner_id, token = await invite(room)
+    partner = Peer("Jobcenter")
+    assert (await partner.connect(f"{base(room)}/api/whip",
+                                  {"Authorization": f"Bearer {token}"}))[0] == 201
+    await until(lambda: partner_id in room.state.quality, 15)  # measured every 2 s
+    await until(lambda: room.state.quality[partner_id]["fps"] > 10, 10)
+    quality = room.state.quality[partner_id]
+    assert quality["kbps"] > 0 and 0 <= quality["loss_pct"] <= 100
+    assert not is_poor(quality)
+    assert is_poor({**quality, "rtt_ms": 900}) and is_poor({**quality, "loss_pct": 12})
+    assert (await asyncio.to_thread(room.command, "partner.remove", partner=partner_id)).ok
+    await until(lambda: partner_id not in room.state.quality)
+    await partner.close()

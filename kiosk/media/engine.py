@@ -26,6 +26,7 @@ from aiortc.contrib.media import MediaRelay
 from ..exceptions import BusError, KioskError
 from ..link import RoomLink
 from .gate import Gate, GatedTrack
+from .quality import Sample, measure
 from .source import RoomMedia, open_room_media
 
 log = logging.getLogger(__name__)
@@ -88,15 +89,20 @@ class MediaEngine:
         self.room_gates = {"video": Gate(), "audio": Gate()}
         self.ended: dict[str, str] = {}  # resource -> why it ended (for the partner's page)
         self._watcher = None
+        self._quality: asyncio.Task | None = None
 
     # -- life cycle -------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, quality_every: float = 2.0) -> None:
         self.media = open_room_media(self.label, self.camera, self.microphone)
+        self._quality = asyncio.ensure_future(self._watch_quality(quality_every))
         self._watcher = self.link.state.param.watch(
             self._update_gates, ["partners", "privacy", "phase", "camera_on", "mic_on"])
         self._update_gates()
 
     async def close(self) -> None:
+        if self._quality is not None:
+            self._quality.cancel()
+            self._quality = None
         if self._watcher is not None:
             self.link.state.param.unwatch(self._watcher)
             self._watcher = None
@@ -260,6 +266,26 @@ class MediaEngine:
             if report:
                 await self._report(call.partner, "gone")
         return True
+
+    async def _watch_quality(self, every: float) -> None:
+        """Measure every partner's connection and tell the room, every few seconds."""
+        samples: dict[str, Sample] = {}
+        while True:
+            await asyncio.sleep(every)
+            for resource, call in list(self.calls.items()):
+                if call.kind != "partner":
+                    continue
+                try:
+                    quality, samples[resource] = await measure(
+                        call.pc, call.received["video"], samples.get(resource))
+                except Exception:  # a call closing under our feet
+                    continue
+                if quality is not None:
+                    with contextlib.suppress(BusError):
+                        await self.link.send("media", "partner.quality",
+                                             partner=call.partner, **quality)
+            for resource in set(samples) - set(self.calls):
+                del samples[resource]
 
     async def _report(self, partner: int, state: str) -> None:
         with contextlib.suppress(BusError):

@@ -13,6 +13,7 @@ from typing import Any
 import panel as pn
 import param
 
+from ..state import is_poor
 from .base import STYLES, RoomView, escape
 from .itemlist import ItemList
 
@@ -20,6 +21,15 @@ CONSENT_LABELS = {"pending": "Zustimmung erfragt", "granted": "zugestimmt",
                   "declined": "abgelehnt", "withdrawn": "zurückgezogen"}
 STATE_LABELS = {"invited": "eingeladen", "lobby": "im Warteraum", "connected": "verbunden",
                 "reconnecting": "verbindet neu", "gone": "nicht mehr da"}
+def quality_text(q: dict[str, int] | None) -> str:
+    """A partner's connection quality in words, with a warning when it is poor."""
+    if not q:
+        return ""
+    text = (f" — {q['rtt_ms']} ms, Verlust {q['loss_pct']} %, {q['kbps']} kbit/s, "
+            f"{q['fps']} Bilder/s")
+    return text + (" ⚠ schwache Verbindung" if is_poor(q) else "")
+
+
 PHASE_LABELS = {"idle": "Frei", "welcome": "Klient:in wartet", "consulting": "Im Gespräch",
                 "wrap_up": "Abschluss", "survey": "Umfrage"}
 
@@ -114,7 +124,7 @@ class ControlView(RoomView):
             styles={"padding": "1.5rem 2rem"})
         self.watch_state(self._render, "phase", "privacy", "room_name", "synced", "arrival",
                          "camera_on", "mic_on")
-        self.watch_state(self._render_items, "notes", "next_steps", "partners")
+        self.watch_state(self._render_items, "notes", "next_steps", "partners", "quality")
         self.param.watch(self._show_error, "error")
         self._render()
         self._render_items()
@@ -155,7 +165,8 @@ class ControlView(RoomView):
              "actions": [{"action": "delete", "label": "Löschen"}]}
             for s in self.state.next_steps]
         self._partners.items = [
-            {"id": p.id, "text": f"{p.name} ({p.agency}{', ' + p.role if p.role else ''})",
+            {"id": p.id, "text": f"{p.name} ({p.agency}{', ' + p.role if p.role else ''})"
+                                 + quality_text(self.state.quality.get(p.id)),
              "badge": f"{CONSENT_LABELS[p.consent]} · {STATE_LABELS[p.state]}"
                       + (" · zugelassen" if p.admitted else ""),
              "actions": ([{"action": "admit", "label": "Zulassen", "kind": "success"}]
