@@ -296,3 +296,50 @@ async def test_connection_quality_reaches_the_counsellor(talk):
     assert (await asyncio.to_thread(room.command, "partner.remove", partner=partner_id)).ok
     await until(lambda: partner_id not in room.state.quality)
     await partner.close()
+
+
+async def test_a_dropped_partner_comes_back_without_a_new_admission(talk):
+    room, engine = talk, talk.room.engine
+    partner_id, token = await invite(room)
+    first = Peer("Jobcenter")
+    _, headers, _ = await first.connect(f"{base(room)}/api/whip",
+                                        {"Authorization": f"Bearer {token}"})
+    where = base(room) + headers["Location"]
+    await until(lambda: engine.counters().get(partner_id, {}).get("received", 0) > 0, 15)
+    assert (await asyncio.to_thread(room.command, "partner.admit", partner=partner_id)).ok
+    assert (await asyncio.to_thread(room.command, "consent.answer", as_="kiosk",
+                                    partner=partner_id, yes=True, version="de:x")).ok
+    await until(lambda: first.frames["video"] > 5, 15)
+    await first.close()  # the partner's network drops; their page makes a new connection
+    resource = headers["Location"].rsplit("/", 1)[1]
+    await engine_call(room, engine.lost(resource))
+    await until(lambda: room.state.partners[0].state == "reconnecting")
+    again = Peer("Jobcenter")
+    status, _, _ = await again.connect(where, {})  # POST on the call's own resource
+    assert status == 201
+    await until(lambda: again.frames["video"] > 5, 15)  # no new link, no new admission
+    await until(lambda: room.state.partners[0].state == "connected")
+    assert room.state.partners[0].admitted
+    await again.close()
+
+
+async def test_a_partner_who_does_not_come_back_is_removed_and_the_counsellor_told(talk):
+    room, engine = talk, talk.room.engine
+    engine.reconnect_grace = 0.5  # 60 s in a room
+    partner_id, token = await invite(room)
+    peer = Peer("Jobcenter")
+    _, headers, _ = await peer.connect(f"{base(room)}/api/whip",
+                                       {"Authorization": f"Bearer {token}"})
+    await until(lambda: engine.counters().get(partner_id, {}).get("received", 0) > 0, 15)
+    await peer.close()
+    await engine_call(room, engine.lost(headers["Location"].rsplit("/", 1)[1]))
+    await until(lambda: room.state.partners[0].state == "gone", 5)  # /control: nicht mehr da
+    assert engine.peer_count == 0
+    gone = await asyncio.to_thread(post, base(room) + headers["Location"], b"v=0\nm=x",
+                                   {"Content-Type": "application/sdp"})
+    assert gone[0] == 404
+
+
+async def engine_call(room, coro):
+    """Run an engine coroutine on the room's loop (the engine lives there)."""
+    return await asyncio.to_thread(room.call, coro)

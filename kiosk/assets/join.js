@@ -48,20 +48,29 @@
     tick();
   }
 
-  async function join() {
-    if (!window.RTCPeerConnection) { fail("Dieser Browser kann keine Videogespräche. Bitte nutzen Sie einen aktuellen Browser."); return; }
+  async function offer() {
     pc = new RTCPeerConnection({ iceServers });
     stream.getTracks().forEach((t) => pc.addTrack(t, stream));
     const remote = new MediaStream();
     $("room").srcObject = remote;
     pc.ontrack = (e) => remote.addTrack(e.track);
+    const mine = pc;
+    pc.addEventListener("connectionstatechange", () => {
+      if (mine === pc && ["failed", "disconnected"].includes(pc.connectionState)) reconnect(mine);
+    });
     await pc.setLocalDescription(await pc.createOffer());
     await new Promise((done) => {
       if (pc.iceGatheringState === "complete") return done();
       pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && done());
       setTimeout(done, 2000);
     });
-    const res = await fetch("/api/whip", { method: "POST", body: pc.localDescription.sdp,
+    return pc.localDescription.sdp;
+  }
+
+  async function join() {
+    if (!window.RTCPeerConnection) { fail("Dieser Browser kann keine Videogespräche. Bitte nutzen Sie einen aktuellen Browser."); return; }
+    const sdp = await offer();
+    const res = await fetch("/api/whip", { method: "POST", body: sdp,
       headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` } });
     if (res.status !== 201) {
       ended("Beitritt nicht möglich", await res.text());
@@ -72,6 +81,36 @@
     await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
     show("lobby");
     poll = setInterval(status, 500);
+  }
+
+  // After a dropped network: a new connection on the same call (the aiortc side cannot
+  // restart ICE), every second, for up to a minute; no new link, no new admission.
+  let reconnecting = false;
+  async function reconnect(old) {
+    if (reconnecting || !resource) return;
+    reconnecting = true;
+    clearInterval(poll);
+    $("call-state").textContent = "Verbindung unterbrochen – verbinde neu …";
+    const until = Date.now() + 60000;
+    while (Date.now() < until) {
+      old.close();
+      try {
+        const sdp = await offer();
+        const res = await fetch(resource, { method: "POST", body: sdp,
+          headers: { "Content-Type": "application/sdp" } });
+        if (res.status === 404) break;
+        if (res.status === 201) {
+          await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+          reconnecting = false;
+          poll = setInterval(status, 500);
+          return;
+        }
+      } catch (e) { /* still offline */ }
+      old = pc;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    reconnecting = false;
+    ended("Die Verbindung ist abgebrochen", "Bitte bitten Sie die Beratung um einen neuen Link.");
   }
 
   async function status() {

@@ -68,6 +68,7 @@ class Call:
     incoming: dict[str, MediaStreamTrack] = field(default_factory=dict)
     received: dict[str, int] = field(default_factory=lambda: {"audio": 0, "video": 0})
     tasks: list[asyncio.Task] = field(default_factory=list)
+    grace: asyncio.TimerHandle | None = None  # running while a dropped partner may come back
 
 
 class MediaEngine:
@@ -88,6 +89,8 @@ class MediaEngine:
         #: The counsellor's switches for the room's own camera and microphone.
         self.room_gates = {"video": Gate(), "audio": Gate()}
         self.ended: dict[str, str] = {}  # resource -> why it ended (for the partner's page)
+        #: Seconds a dropped partner may take to come back before they are removed.
+        self.reconnect_grace = 60.0
         self._watcher = None
         self._quality: asyncio.Task | None = None
 
@@ -191,8 +194,31 @@ class MediaEngine:
             raise SignalingError(TOKEN_STATUS.get(reply.code, 403), reply.error)
         partner = reply.data["partner"]
         resource = uuid.uuid4().hex
-        pc = RTCPeerConnection(self.config)
-        call = Call(pc, partner, "partner", self.gate(partner))
+        call = Call(RTCPeerConnection(self.config), partner, "partner", self.gate(partner))
+        self.calls[resource] = call
+        return resource, await self._connect(resource, call, offer)
+
+    async def rejoin(self, resource: str, offer: str) -> str:
+        """A partner's page comes back after a dropped network: a new peer connection
+        for the same call, without a new link or a new admission."""
+        call = self.calls.get(resource)
+        if call is None or call.kind != "partner":
+            raise SignalingError(404, "There is no such call (it may have ended).")
+        self._check_offer(offer)
+        probe = RTCPeerConnection(self.config)
+        await self._apply(probe, offer)
+        await probe.close()
+        await self._drop_media(call)
+        for other, c in list(self.calls.items()):  # the display pulls again when it is back
+            if c.kind == "display" and c.partner == call.partner:
+                await self.hang_up(other, report=False)
+        call.pc = RTCPeerConnection(self.config)
+        call.incoming.clear()
+        return await self._connect(resource, call, offer)
+
+    async def _connect(self, resource: str, call: Call, offer: str) -> str:
+        """Apply the offer on the call's peer connection, add the gated room tracks."""
+        pc, partner = call.pc, call.partner
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -201,13 +227,21 @@ class MediaEngine:
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
+            if call.pc is not pc or resource not in self.calls:
+                return  # an old connection of a call that has moved on
             if pc.connectionState == "connected":
+                if call.grace is not None:
+                    call.grace.cancel()
+                    call.grace = None
                 await self._report(partner, "connected")
-            elif pc.connectionState in ("failed", "closed") and resource in self.calls:
-                await self.hang_up(resource)
+            elif pc.connectionState in ("failed", "disconnected"):
+                await self.lost(resource)
 
-        await self._apply(pc, offer)
-        self.calls[resource] = call
+        try:
+            await self._apply(pc, offer)
+        except SignalingError:
+            self.calls.pop(resource, None)
+            raise
         assert self.media is not None
         offered = {t.kind for t in pc.getTransceivers()}  # a WHIP client may send only video
         for source in (self.media.video, self.media.audio):
@@ -216,7 +250,26 @@ class MediaEngine:
                 track = GatedTrack(switched, call.gate)
                 call.sent.append(track)
                 pc.addTrack(track)
-        return resource, await self._answer(pc)
+        return await self._answer(pc)
+
+    async def lost(self, resource: str) -> None:
+        """The partner's connection dropped: show it, and remove them after the grace."""
+        call = self.calls.get(resource)
+        if call is None or call.grace is not None:
+            return
+        await self._report(call.partner, "reconnecting")
+        call.grace = asyncio.get_running_loop().call_later(
+            self.reconnect_grace, lambda: asyncio.ensure_future(self.hang_up(resource)))
+
+    async def _drop_media(self, call: Call) -> None:
+        for task in call.tasks:
+            task.cancel()
+        call.tasks.clear()
+        for track in call.sent:
+            track.stop()
+        call.sent.clear()
+        with contextlib.suppress(TimeoutError):  # a peer that vanished must not hold us up
+            await asyncio.wait_for(call.pc.close(), 5)
 
     async def _count(self, call: Call, track: MediaStreamTrack) -> None:
         """Take the partner's frames as they come (counted), so nothing piles up."""
@@ -249,16 +302,13 @@ class MediaEngine:
         call = self.calls.pop(resource, None)
         if call is None:
             return False
+        if call.grace is not None:
+            call.grace.cancel()
         if call.kind == "partner":
             self.ended.setdefault(resource, "left")
             while len(self.ended) > 1000:  # keep only recent endings
                 self.ended.pop(next(iter(self.ended)))
-        for task in call.tasks:
-            task.cancel()
-        for track in call.sent:
-            track.stop()
-        with contextlib.suppress(TimeoutError):  # a peer that vanished must not hold us up
-            await asyncio.wait_for(call.pc.close(), 5)
+        await self._drop_media(call)
         if call.kind == "partner":
             for other, c in list(self.calls.items()):  # the display's pulls of this partner
                 if c.kind == "display" and c.partner == call.partner:

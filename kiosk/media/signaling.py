@@ -97,6 +97,19 @@ class WhipResourceHandler(_Base):
     async def delete(self, resource: str) -> None:
         await self.delete_call(resource)
 
+    async def post(self, resource: str) -> None:
+        """A new offer on the same call, after a dropped network (the resource is the
+        call's secret, known only to the partner's page)."""
+        offer = self.offer()
+        if offer is None:
+            return
+        try:
+            sdp = await self.engine.rejoin(resource, offer)
+        except SignalingError as exc:
+            self.refuse(exc.status, exc.reason)
+            return
+        self.answer(f"/api/whip/{resource}", sdp)
+
 
 class JoinPageHandler(tornado.web.RequestHandler):
     """GET /join/<token>: the partner's page; the token is checked when they join."""

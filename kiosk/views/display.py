@@ -52,5 +52,11 @@ class DisplayView(RoomView):
                     f"<p class='lead'>{escape(t(lang, 'welcome.lead'))}</p>")
         self._body.object = f"<div lang='{lang}' dir='{direction(lang)}'>{html}</div>"
         # During a privacy pause no tile is shown (and the engine's gate sends nothing).
-        shown = [] if state.privacy else [p for p in state.partners if p.media_allowed][:3]
+        allowed = [] if state.privacy else [p for p in state.partners if p.media_allowed]
+        shown = [p for p in allowed if p.state == "connected"][:3]
+        lost = [p for p in allowed if p.state == "reconnecting"]
+        if lost:
+            names = ", ".join(escape(p.name or p.agency) for p in lost)
+            self._body.object = (f"<p class='notice' role='status'>Verbindung zu {names} "
+                                 f"unterbrochen – verbinde neu …</p>") + self._body.object
         self._tiles.tiles = [{"id": p.id, "name": p.name, "agency": p.agency} for p in shown]
