@@ -111,3 +111,20 @@ def test_in_the_demo_a_simulated_partner_answers_the_link(room_config, new_page)
             time.sleep(0.2)
     finally:
         room.stop()
+
+
+def test_the_partners_full_picture_arrives_from_the_first_seconds(live_room, new_page):
+    assert live_room.command("session.start").ok
+    partner_id, link = invite(live_room)
+    page = new_page(link)
+    page.get_by_role("button", name="Beitreten").click()
+    engine = live_room.room.engine
+    start, sizes = time.monotonic(), []
+    while time.monotonic() - start < 6:
+        counters = engine.counters().get(partner_id, {})
+        if counters.get("received"):
+            sizes.append((time.monotonic() - start, counters["width"], counters["height"]))
+        time.sleep(0.2)
+    first_full = next(t for t, w, h in sizes if (w, h) == (640, 480))
+    assert first_full < 2.0  # Chromium's fake camera is 640×480
+    assert all((w, h) == (640, 480) for t, w, h in sizes if t > first_full)  # and stays so

@@ -69,6 +69,7 @@ class Call:
     received: dict[str, int] = field(default_factory=lambda: {"audio": 0, "video": 0})
     tasks: list[asyncio.Task] = field(default_factory=list)
     grace: asyncio.TimerHandle | None = None  # running while a dropped partner may come back
+    size: tuple[int, int] = (0, 0)  # of the partner's last video frame
 
 
 class MediaEngine:
@@ -276,8 +277,10 @@ class MediaEngine:
         sink = self.relay.subscribe(track)
         with contextlib.suppress(Exception):
             while True:
-                await sink.recv()
+                frame = await sink.recv()
                 call.received[track.kind] += 1
+                if track.kind == "video":
+                    call.size = (frame.width, frame.height)
 
     async def watch(self, partner: int, offer: str) -> tuple[str, str]:
         """WHEP: the display pulls one partner's picture and sound through the gate."""
@@ -349,6 +352,7 @@ class MediaEngine:
                                                   "to_partner": 0})
             if call.kind == "partner":
                 entry["received"] += call.received["video"]
+                entry["width"], entry["height"] = call.size
                 entry["to_partner"] += sum(t.passed for t in call.sent if t.kind == "video")
             else:
                 entry["to_display"] += sum(t.passed for t in call.sent if t.kind == "video")
