@@ -46,14 +46,11 @@ def token_hash(token: str) -> str:
 class PartnerCommands:
     """Handlers for partner commands; mixed into the room controller."""
 
+    # Provided by the room controller this is mixed into.
     store: Store
     state: RoomState
-
-    def _key(self, *parts: object) -> str:  # provided by the controller
-        raise NotImplementedError
-
-    def _find(self, items: list, item_id: int, what: str) -> Any:  # provided by the controller
-        raise NotImplementedError
+    _key: Callable[..., str]
+    _find: Callable[[list, int, str], Any]
 
     def partner_handlers(self) -> dict[str, Callable[[dict[str, Any]], Result]]:
         return {

@@ -151,7 +151,7 @@ class ThreadedRoom:
         self.call(self.room.start())
         return self
 
-    def call(self, coro, timeout: float = 20.0):
+    def call(self, coro, timeout: float = 60.0):
         """Run a coroutine on the room's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 

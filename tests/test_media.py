@@ -99,6 +99,25 @@ async def grows(counter, seconds: float = 1.0) -> int:
     return counter() - before
 
 
+async def joined(room) -> tuple[int, Peer, str]:
+    """An invited partner who has joined by WHIP: in the lobby, their frames arriving."""
+    partner_id, token = await invite(room)
+    peer = Peer("Jobcenter")
+    status, headers, _ = await peer.connect(f"{base(room)}/api/whip",
+                                            {"Authorization": f"Bearer {token}"})
+    assert status == 201 and headers["Location"].startswith("/api/whip/")
+    engine = room.room.engine
+    await until(lambda: engine.counters().get(partner_id, {}).get("received", 0) > 0, 15)
+    return partner_id, peer, base(room) + headers["Location"]
+
+
+async def let_in(room, partner_id: int) -> None:
+    """The counsellor admits the partner and the client consents."""
+    assert (await asyncio.to_thread(room.command, "partner.admit", partner=partner_id)).ok
+    assert (await asyncio.to_thread(room.command, "consent.answer", as_="kiosk",
+                                    partner=partner_id, yes=True, version="de:test")).ok
+
+
 @pytest.fixture
 def talk(live_room):
     assert live_room.command("session.start").ok
@@ -153,37 +172,26 @@ async def test_the_gate_opens_only_with_consent_and_admission_and_closes_on_paus
 
 async def test_a_partner_leaves_and_a_declined_one_is_told_politely(talk):
     room, engine = talk, talk.room.engine
-    partner_id, token = await invite(room)
-    partner = Peer("Jobcenter")
-    _, headers, _ = await partner.connect(f"{base(room)}/api/whip",
-                                          {"Authorization": f"Bearer {token}"})
-    where = base(room) + headers["Location"]
+    _, partner, where = await joined(room)
     assert (await asyncio.to_thread(get_json, where))["state"] == "lobby"
     assert await asyncio.to_thread(delete, where) == 200
     assert engine.peer_count == 0
     assert (await asyncio.to_thread(get_json, where))["state"] == "left"
     await partner.close()
 
-    partner_id, token = await invite(room)
-    partner = Peer("Jobcenter")
-    _, headers, _ = await partner.connect(f"{base(room)}/api/whip",
-                                          {"Authorization": f"Bearer {token}"})
+    partner_id, partner, where = await joined(room)
     reply = await asyncio.to_thread(room.command, "consent.answer", as_="kiosk",
                                     partner=partner_id, yes=False, version="de:test")
     assert reply.ok
     await until(lambda: engine.peer_count == 0)
-    status = await asyncio.to_thread(get_json, base(room) + headers["Location"])
+    status = await asyncio.to_thread(get_json, where)
     assert status["state"] == "declined" and "keine Nachteile" in status["text"]
     await partner.close()
 
 
 async def test_hang_up_closes_every_peer_connection(talk):
     room, engine = talk, talk.room.engine
-    partner_id, token = await invite(room)
-    partner = Peer("Jobcenter")
-    assert (await partner.connect(f"{base(room)}/api/whip",
-                                  {"Authorization": f"Bearer {token}"}))[0] == 201
-    await until(lambda: engine.counters().get(partner_id, {}).get("received", 0) > 0, 15)
+    partner_id, partner, _ = await joined(room)
     display = Peer(None)
     assert (await display.connect(f"{base(room)}/api/whep/partners/{partner_id}", {}))[0] == 201
     assert engine.peer_count == 2
@@ -255,15 +263,9 @@ def test_no_public_stun_server_by_default(live_room):
 
 
 async def test_the_counsellor_switches_the_room_camera_and_microphone(talk):
-    room, engine = talk, talk.room.engine
-    partner_id, token = await invite(room)
-    partner = Peer("Jobcenter")
-    assert (await partner.connect(f"{base(room)}/api/whip",
-                                  {"Authorization": f"Bearer {token}"}))[0] == 201
-    await until(lambda: engine.counters().get(partner_id, {}).get("received", 0) > 0, 15)
-    assert (await asyncio.to_thread(room.command, "partner.admit", partner=partner_id)).ok
-    assert (await asyncio.to_thread(room.command, "consent.answer", as_="kiosk",
-                                    partner=partner_id, yes=True, version="de:x")).ok
+    room = talk
+    partner_id, partner, _ = await joined(room)
+    await let_in(room, partner_id)
     await until(lambda: partner.frames["video"] > 5 and partner.frames["audio"] > 5, 15)
     assert (await asyncio.to_thread(room.command, "room.mic", on=False)).ok
     await asyncio.sleep(1.0)
@@ -283,10 +285,7 @@ async def test_connection_quality_reaches_the_counsellor(talk):
     from kiosk.state import is_poor
 
     room = talk
-    partner_id, token = await invite(room)
-    partner = Peer("Jobcenter")
-    assert (await partner.connect(f"{base(room)}/api/whip",
-                                  {"Authorization": f"Bearer {token}"}))[0] == 201
+    partner_id, partner, _ = await joined(room)
     await until(lambda: partner_id in room.state.quality, 15)  # measured every 2 s
     await until(lambda: room.state.quality[partner_id]["fps"] > 10, 10)
     quality = room.state.quality[partner_id]
@@ -300,19 +299,11 @@ async def test_connection_quality_reaches_the_counsellor(talk):
 
 async def test_a_dropped_partner_comes_back_without_a_new_admission(talk):
     room, engine = talk, talk.room.engine
-    partner_id, token = await invite(room)
-    first = Peer("Jobcenter")
-    _, headers, _ = await first.connect(f"{base(room)}/api/whip",
-                                        {"Authorization": f"Bearer {token}"})
-    where = base(room) + headers["Location"]
-    await until(lambda: engine.counters().get(partner_id, {}).get("received", 0) > 0, 15)
-    assert (await asyncio.to_thread(room.command, "partner.admit", partner=partner_id)).ok
-    assert (await asyncio.to_thread(room.command, "consent.answer", as_="kiosk",
-                                    partner=partner_id, yes=True, version="de:x")).ok
+    partner_id, first, where = await joined(room)
+    await let_in(room, partner_id)
     await until(lambda: first.frames["video"] > 5, 15)
     await first.close()  # the partner's network drops; their page makes a new connection
-    resource = headers["Location"].rsplit("/", 1)[1]
-    await engine_call(room, engine.lost(resource))
+    await engine_call(room, engine.lost(where.rsplit("/", 1)[1]))
     await until(lambda: room.state.partners[0].state == "reconnecting")
     again = Peer("Jobcenter")
     status, _, _ = await again.connect(where, {})  # POST on the call's own resource
@@ -326,17 +317,12 @@ async def test_a_dropped_partner_comes_back_without_a_new_admission(talk):
 async def test_a_partner_who_does_not_come_back_is_removed_and_the_counsellor_told(talk):
     room, engine = talk, talk.room.engine
     engine.reconnect_grace = 0.5  # 60 s in a room
-    partner_id, token = await invite(room)
-    peer = Peer("Jobcenter")
-    _, headers, _ = await peer.connect(f"{base(room)}/api/whip",
-                                       {"Authorization": f"Bearer {token}"})
-    await until(lambda: engine.counters().get(partner_id, {}).get("received", 0) > 0, 15)
+    _, peer, where = await joined(room)
     await peer.close()
-    await engine_call(room, engine.lost(headers["Location"].rsplit("/", 1)[1]))
+    await engine_call(room, engine.lost(where.rsplit("/", 1)[1]))
     await until(lambda: room.state.partners[0].state == "gone", 5)  # /control: nicht mehr da
     assert engine.peer_count == 0
-    gone = await asyncio.to_thread(post, base(room) + headers["Location"], b"v=0\nm=x",
-                                   {"Content-Type": "application/sdp"})
+    gone = await asyncio.to_thread(post, where, b"v=0\nm=x", {"Content-Type": "application/sdp"})
     assert gone[0] == 404
 
 
