@@ -84,8 +84,12 @@ def test_the_display_shows_an_admitted_partner(live_room, new_page):
         assert time.monotonic() < deadline, "the display decodes no partner frames"
         time.sleep(0.2)
     assert live_room.room.engine.counters()[partner_id]["to_display"] > 0
+    self_view = display.locator("figure.self-view video")
+    expect(self_view).to_have_js_property("readyState", 4)  # the room's own picture plays
+    assert self_view.evaluate("v => v.videoWidth") == 640
     assert live_room.command("privacy.set", on=True).ok
     expect(display.locator("figure.tile")).to_have_count(0)
+    expect(display.locator("figure.self-view")).to_have_count(0)
     expect(display.get_by_text("Das Video ist pausiert")).to_be_visible()
 
 

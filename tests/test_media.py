@@ -329,3 +329,17 @@ async def test_a_partner_who_does_not_come_back_is_removed_and_the_counsellor_to
 async def engine_call(room, coro):
     """Run an engine coroutine on the room's loop (the engine lives there)."""
     return await asyncio.to_thread(room.call, coro)
+
+
+async def test_two_partners_and_the_self_view_share_the_room_camera(talk):
+    room = talk
+    first_id, first, _ = await joined(room)
+    second_id, second, _ = await joined(room)
+    for partner_id in (first_id, second_id):
+        await let_in(room, partner_id)
+    self_view = Peer(None)
+    assert (await self_view.connect(f"{base(room)}/api/whep/room", {}))[0] == 201
+    await until(lambda: min(first.frames["video"], second.frames["video"],
+                            self_view.frames["video"]) > 30, 20)
+    for peer in (first, second, self_view):
+        await peer.close()

@@ -6,10 +6,10 @@ export function render({ model, el }) {
   grid.className = "tiles";
   el.appendChild(grid);
 
-  async function pull(tile) {
+  async function pull(tile, url = `/api/whep/partners/${tile.id}`, audio = true) {
     const pc = new RTCPeerConnection({ iceServers: [] });
     pc.addTransceiver("video", { direction: "recvonly" });
-    pc.addTransceiver("audio", { direction: "recvonly" });
+    if (audio) pc.addTransceiver("audio", { direction: "recvonly" });
     const stream = new MediaStream();
     pc.ontrack = (e) => stream.addTrack(e.track);
     await pc.setLocalDescription(await pc.createOffer());
@@ -18,7 +18,7 @@ export function render({ model, el }) {
       pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && done());
       setTimeout(done, 2000);
     });
-    const res = await fetch(`/api/whep/partners/${tile.id}`, { method: "POST",
+    const res = await fetch(url, { method: "POST",
       body: pc.localDescription.sdp, headers: { "Content-Type": "application/sdp" } });
     if (res.status !== 201) { pc.close(); return null; }
     const resource = res.headers.get("Location");
@@ -29,8 +29,26 @@ export function render({ model, el }) {
     return { pc, resource };
   }
 
+  // The small self-view: the room's camera as partners get it, while anyone is shown.
+  const self = document.createElement("figure");
+  self.className = "self-view";
+  self.innerHTML = '<video autoplay playsinline muted aria-label="Ihr eigenes Bild"></video>';
+  let selfCall = null;
+  async function selfView(on) {
+    if (on && !selfCall) {
+      el.appendChild(self);
+      selfCall = "pending";
+      selfCall = await pull({ el: self }, "/api/whep/room", false).catch(() => null);
+    } else if (!on && selfCall) {
+      if (selfCall !== "pending") { selfCall.pc.close(); fetch(selfCall.resource, { method: "DELETE" }); }
+      selfCall = null;
+      self.remove();
+    }
+  }
+
   function sync() {
     const wanted = new Map((model.tiles || []).map((t) => [t.id, t]));
+    selfView(wanted.size > 0);
     for (const [id, call] of calls) {
       if (!wanted.has(id)) {
         clearTimeout(call.retry);

@@ -62,7 +62,7 @@ class Call:
 
     pc: RTCPeerConnection
     partner: int
-    kind: str  # "partner" or "display"
+    kind: str  # "partner", "display" (a partner pulled to the display) or "self" (self-view)
     gate: Gate
     sent: list[GatedTrack] = field(default_factory=list)
     incoming: dict[str, MediaStreamTrack] = field(default_factory=dict)
@@ -135,6 +135,8 @@ class MediaEngine:
                 "consulting", "wrap_up")
         partners = {p.id: p for p in state.partners}
         for resource, call in list(self.calls.items()):
+            if call.kind == "self":
+                continue
             partner = partners.get(call.partner)
             if partner is None or partner.state == "gone":  # hung up, revoked, talk ended
                 why = "removed"
@@ -300,6 +302,20 @@ class MediaEngine:
         self.calls[resource] = call
         return resource, await self._answer(pc)
 
+    async def self_view(self, offer: str) -> tuple[str, str]:
+        """WHEP: the display's small self-view, the room's camera as partners get it."""
+        assert self.media is not None
+        self._check_offer(offer)
+        pc = RTCPeerConnection(self.config)
+        await self._apply(pc, offer)
+        resource = uuid.uuid4().hex
+        call = Call(pc, 0, "self", self.room_gates["video"])
+        track = GatedTrack(self.relay.subscribe(self.media.video), call.gate)
+        call.sent.append(track)
+        pc.addTrack(track)
+        self.calls[resource] = call
+        return resource, await self._answer(pc)
+
     async def hang_up(self, resource: str, *, report: bool = True) -> bool:
         """Close one peer connection (DELETE on its resource, or a hang-up)."""
         call = self.calls.pop(resource, None)
@@ -348,6 +364,8 @@ class MediaEngine:
         """Per partner: frames received from them, and frames sent on to the display."""
         out: dict[int, dict[str, int]] = {}
         for call in self.calls.values():
+            if call.kind == "self":
+                continue
             entry = out.setdefault(call.partner, {"received": 0, "to_display": 0,
                                                   "to_partner": 0})
             if call.kind == "partner":

@@ -131,17 +131,21 @@ class JoinPageHandler(tornado.web.RequestHandler):
 
 
 class WhepHandler(_Base):
-    """POST /api/whep/partners/<id>: the display, on this machine, pulls a partner."""
+    """POST /api/whep/partners/<id> (a partner) or /api/whep/room (the self-view):
+    the display, on this machine, pulls media of the room."""
 
-    async def post(self, partner: str) -> None:
+    async def post(self, partner: str | None = None) -> None:
         if not ipaddress.ip_address(self.request.remote_ip).is_loopback:
-            self.refuse(403, "Only the room's own display may pull partner media.")
+            self.refuse(403, "Only the room's own display may pull media.")
             return
         offer = self.offer()
         if offer is None:
             return
         try:
-            resource, sdp = await self.engine.watch(int(partner), offer)
+            if partner is None:
+                resource, sdp = await self.engine.self_view(offer)
+            else:
+                resource, sdp = await self.engine.watch(int(partner), offer)
         except SignalingError as exc:
             self.refuse(exc.status, exc.reason)
             return
@@ -161,4 +165,5 @@ def routes(engine: MediaEngine) -> list[tuple]:
             (r"/api/whip", WhipHandler, opts),
             (r"/api/whip/([0-9a-f]{32})", WhipResourceHandler, opts),
             (r"/api/whep/partners/([0-9]{1,12})", WhepHandler, opts),
+            (r"/api/whep/room", WhepHandler, opts),
             (r"/api/whep/([0-9a-f]{32})", WhepResourceHandler, opts)]

@@ -87,6 +87,33 @@ class ToneTrack(MediaStreamTrack):
         return frame
 
 
+class Yuv420Track(MediaStreamTrack):
+    """The room's video in the encoders' own format, converted once at the source.
+
+    Several peer connections encode the same frames in worker threads; a frame
+    that each encoder had to convert itself would share one converter between
+    threads (PyAV keeps it on the frame), which crashes.
+    """
+
+    kind = "video"
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self._source = source
+
+    async def recv(self) -> av.VideoFrame:
+        frame = await self._source.recv()
+        if frame.format.name != "yuv420p":
+            converted = frame.reformat(format="yuv420p")
+            converted.pts, converted.time_base = frame.pts, frame.time_base
+            frame = converted
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._source.stop()
+
+
 @dataclass
 class RoomMedia:
     """The room's camera and microphone as aiortc tracks."""
@@ -117,4 +144,4 @@ def open_room_media(label: str, camera: str | None = None, microphone: str | Non
         audio = player.audio
     else:
         audio = ToneTrack()
-    return RoomMedia(video, audio, tuple(players))
+    return RoomMedia(Yuv420Track(video), audio, tuple(players))

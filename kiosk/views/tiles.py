@@ -24,4 +24,7 @@ class PartnerTiles(JSComponent):
     .tile video { width: 100%; display: block; aspect-ratio: 4 / 3; background: #111; }
     .tile figcaption { color: #fff; padding: .5rem .8rem; font-size: 1.2rem;
                        font-family: "Noto Sans", "DejaVu Sans", sans-serif; }
+    .self-view { position: fixed; right: 1.5rem; bottom: 1.5rem; width: 14rem; margin: 0;
+                 border: 3px solid #fff; border-radius: 8px; overflow: hidden; background: #111; }
+    .self-view video { width: 100%; display: block; }
     """]
