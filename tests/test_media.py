@@ -195,6 +195,9 @@ async def test_hang_up_closes_every_peer_connection(talk):
     display = Peer(None)
     assert (await display.connect(f"{base(room)}/api/whep/partners/{partner_id}", {}))[0] == 201
     assert engine.peer_count == 2
+    partner_call = next(c for c in engine.calls.values() if c.kind == "partner")
+    assert partner_call.video_receiver is not None  # VP8 offered: relayed as encoded frames
+    assert "VP8" in display.pc.remoteDescription.sdp
     assert (await asyncio.to_thread(room.command, "partner.remove", partner=partner_id)).ok
     await until(lambda: engine.peer_count == 0)
     await partner.close()
@@ -343,3 +346,33 @@ async def test_two_partners_and_the_self_view_share_the_room_camera(talk):
                             self_view.frames["video"]) > 30, 20)
     for peer in (first, second, self_view):
         await peer.close()
+
+
+async def test_an_h264_only_partner_is_decoded_and_re_encoded_for_the_display(talk):
+    from aiortc import RTCRtpSender
+
+    room, engine = talk, talk.room.engine
+    partner_id, token = await invite(room)
+    peer = Peer(None)
+    peer.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    transceiver = peer.pc.addTransceiver(PatternTrack("H264", 320, 240), direction="sendonly")
+    transceiver.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
+                                     if c.mimeType.lower() == "video/h264"])
+    status, _, answer = await peer.connect(f"{base(room)}/api/whip",
+                                           {"Authorization": f"Bearer {token}"})
+    assert status == 201 and "H264" in answer and "VP8" not in answer
+    await until(lambda: engine.counters().get(partner_id, {}).get("received", 0) > 5, 15)
+    await let_in(room, partner_id)
+    display = Peer(None)
+    assert (await display.connect(f"{base(room)}/api/whep/partners/{partner_id}", {}))[0] == 201
+    await until(lambda: display.frames["video"] > 10, 15)
+    await peer.close()
+    await display.close()
+
+
+def test_encoded_frames_pass_the_relay_unchanged():
+    from kiosk.media.relay import vp8_size
+
+    keyframe = bytes([0x50, 0x42, 0x00, 0x9D, 0x01, 0x2A, 0x80, 0x02, 0xE0, 0x01])
+    assert vp8_size(keyframe) == (640, 480)
+    assert vp8_size(bytes([0x51]) + keyframe[1:]) is None  # not a keyframe

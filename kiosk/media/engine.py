@@ -14,17 +14,20 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
+import av
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpReceiver,
     RTCSessionDescription,
 )
 from aiortc.contrib.media import MediaRelay
 
 from ..exceptions import BusError, KioskError
 from ..link import RoomLink
+from . import relay
 from .gate import Gate, GatedTrack
 from .quality import Sample, measure
 from .source import RoomMedia, open_room_media
@@ -69,6 +72,7 @@ class Call:
     received: dict[str, int] = field(default_factory=lambda: {"audio": 0, "video": 0})
     tasks: list[asyncio.Task] = field(default_factory=list)
     grace: asyncio.TimerHandle | None = None  # running while a dropped partner may come back
+    video_receiver: RTCRtpReceiver | None = None  # the partner's video, relayed as encoded
     size: tuple[int, int] = (0, 0)  # of the partner's last video frame
 
 
@@ -131,8 +135,14 @@ class MediaEngine:
         self.room_gates["audio"].open = state.mic_on
         allowed = {p.id for p in state.partners if p.media_allowed}
         for partner, gate in self.gates.items():
+            was = gate.open
             gate.open = partner in allowed and not state.privacy and state.phase in (
                 "consulting", "wrap_up")
+            if gate.open and not was:  # the display needs a keyframe to start from
+                for call in self.calls.values():
+                    if call.kind == "partner" and call.partner == partner:
+                        with contextlib.suppress(RuntimeError):
+                            self._keyframe_soon(call)
         partners = {p.id: p for p in state.partners}
         for resource, call in list(self.calls.items()):
             if call.kind == "self":
@@ -222,10 +232,18 @@ class MediaEngine:
     async def _connect(self, resource: str, call: Call, offer: str) -> str:
         """Apply the offer on the call's peer connection, add the gated room tracks."""
         pc, partner = call.pc, call.partner
+        # Relay encoded frames when the partner can send VP8 (every browser can);
+        # a client offering only other codecs is decoded and re-encoded instead.
+        encoded_relay = "VP8/90000" in offer
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             call.incoming[track.kind] = track
+            if track.kind == "video" and encoded_relay:  # on as encoded frames
+                receiver = next(t.receiver for t in pc.getTransceivers()
+                                if t.receiver.track is track)
+                relay.passthrough(receiver, track)
+                call.video_receiver = receiver
             call.tasks.append(asyncio.ensure_future(self._count(call, track)))
 
         @pc.on("connectionstatechange")
@@ -246,6 +264,9 @@ class MediaEngine:
             self.calls.pop(resource, None)
             raise
         assert self.media is not None
+        for transceiver in pc.getTransceivers():
+            if transceiver.kind == "video" and encoded_relay:
+                relay.prefer_vp8(transceiver)
         offered = {t.kind for t in pc.getTransceivers()}  # a WHIP client may send only video
         for source in (self.media.video, self.media.audio):
             if source.kind in offered:
@@ -281,7 +302,9 @@ class MediaEngine:
             while True:
                 frame = await sink.recv()
                 call.received[track.kind] += 1
-                if track.kind == "video":
+                if isinstance(frame, av.Packet):  # relayed video: size from keyframes
+                    call.size = relay.vp8_size(bytes(frame)) or call.size
+                elif track.kind == "video":
                     call.size = (frame.width, frame.height)
 
     async def watch(self, partner: int, offer: str) -> tuple[str, str]:
@@ -295,12 +318,28 @@ class MediaEngine:
         await self._apply(pc, offer)
         resource = uuid.uuid4().hex
         call = Call(pc, partner, "display", source.gate)
+        for transceiver in pc.getTransceivers():
+            if transceiver.kind == "video" and source.video_receiver is not None:
+                relay.prefer_vp8(transceiver)  # the same codec as the relayed frames
         for track in source.incoming.values():
             gated = GatedTrack(self.relay.subscribe(track), call.gate)
             call.sent.append(gated)
-            pc.addTrack(gated)
+            sender = pc.addTrack(gated)
+            if track.kind == "video" and source.video_receiver is not None:
+                receiver = source.video_receiver
+                relay.forward_keyframe_requests(sender,
+                                                lambda r=receiver: relay.request_keyframe(r))
         self.calls[resource] = call
-        return resource, await self._answer(pc)
+        answer = await self._answer(pc)
+        self._keyframe_soon(source)  # a late display must not wait seconds for a picture
+        return resource, answer
+
+    def _keyframe_soon(self, call: Call) -> None:
+        if call.video_receiver is None:
+            return
+        loop = asyncio.get_running_loop()
+        for delay in (0.2, 1.0):
+            loop.call_later(delay, relay.request_keyframe, call.video_receiver)
 
     async def self_view(self, offer: str) -> tuple[str, str]:
         """WHEP: the display's small self-view, the room's camera as partners get it."""

@@ -1,0 +1,112 @@
+"""Relay of a partner's encoded video to the display, without decoding or re-encoding.
+
+aiortc decodes every received frame and encodes every sent one. For a partner's
+picture on its way to the display that costs a third of a core per 720p stream
+and a frame interval of latency. Here the partner's video receiver hands out
+the encoded frames themselves (``av.Packet``), which aiortc's sender packs as
+they are. Three pieces make that work:
+
+* ``passthrough(receiver, track)`` marks the receiver's output queue, and the
+  decoder worker (patched once, ``install``) forwards encoded frames for marked
+  queues instead of decoding them;
+* the receiver gets a jitter buffer that releases a frame when its last packet
+  (RTP marker bit) arrives, not when the next frame's first packet does;
+* keyframe requests of the display (PLI/FIR) go on to the partner
+  (``forward_keyframe_requests``), and the engine asks for one whenever a
+  display starts or a gate opens.
+
+Both ends are held to VP8 (``prefer_vp8``), which every browser speaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import weakref
+from collections.abc import Callable
+
+import av
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import rtcrtpreceiver as _receiver_module
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+
+VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
+_PASSTHROUGH: weakref.WeakSet = weakref.WeakSet()
+_original_worker = _receiver_module.decoder_worker
+
+
+class MarkerJitterBuffer(JitterBuffer):
+    """Releases a video frame as soon as its marker packet completes it."""
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        packets = []
+        timestamp = None
+        for count in range(self.capacity):
+            packet = self._packets[(self._origin + count) % self._capacity]
+            if packet is None:
+                return None
+            if timestamp is None:
+                timestamp = packet.timestamp
+            elif packet.timestamp != timestamp:  # no marker seen: the next frame began
+                self.remove(count)
+                return JitterFrame(b"".join(p._data for p in packets), timestamp)
+            packets.append(packet)
+            if packet.marker:
+                self.remove(count + 1)
+                return JitterFrame(b"".join(p._data for p in packets), timestamp)
+        return None
+
+
+def _worker(loop, input_q, output_q, decode_error) -> None:
+    if output_q not in _PASSTHROUGH:
+        return _original_worker(loop, input_q, output_q, decode_error)
+    while True:
+        task = input_q.get()
+        if task is None:
+            asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
+            return
+        _, encoded = task
+        packet = av.Packet(encoded.data)
+        packet.pts = encoded.timestamp
+        packet.time_base = VIDEO_TIME_BASE
+        asyncio.run_coroutine_threadsafe(output_q.put(packet), loop)
+
+
+def install() -> None:
+    """Route marked receivers around the decoder (idempotent)."""
+    _receiver_module.decoder_worker = _worker
+
+
+def passthrough(receiver: RTCRtpReceiver, track) -> None:
+    """Make this video receiver hand out encoded frames, released on the marker bit.
+
+    Call it from the ``track`` event, before the connection starts receiving.
+    """
+    install()
+    _PASSTHROUGH.add(track._queue)
+    receiver._RTCRtpReceiver__jitter_buffer = MarkerJitterBuffer(capacity=512, is_video=True)
+
+
+def request_keyframe(receiver: RTCRtpReceiver) -> None:
+    """Ask the partner for a keyframe (RTCP PLI) on every stream they send."""
+    for source in receiver.getSynchronizationSources():
+        asyncio.ensure_future(receiver._send_rtcp_pli(source.source))
+
+
+def forward_keyframe_requests(sender: RTCRtpSender, ask: Callable[[], None]) -> None:
+    """When the display asks this sender for a keyframe, ask the partner instead."""
+    sender._send_keyframe = ask
+
+
+def prefer_vp8(transceiver: RTCRtpTransceiver) -> None:
+    """Negotiate VP8 (with its retransmission codec) on a video transceiver."""
+    codecs = [c for c in RTCRtpSender.getCapabilities("video").codecs
+              if c.mimeType.lower() in ("video/vp8", "video/rtx")]
+    transceiver.setCodecPreferences(codecs)
+
+
+def vp8_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a VP8 keyframe's header; None for other frames."""
+    if len(data) < 10 or data[0] & 1 or data[3:6] != b"\x9d\x01\x2a":
+        return None
+    return (data[6] | data[7] << 8) & 0x3FFF, (data[8] | data[9] << 8) & 0x3FFF
