@@ -348,7 +348,7 @@ async def test_two_partners_and_the_self_view_share_the_room_camera(talk):
         await peer.close()
 
 
-async def test_an_h264_only_partner_is_decoded_and_re_encoded_for_the_display(talk):
+async def test_an_h264_only_partner_is_relayed_in_h264(talk):
     from aiortc import RTCRtpSender
 
     room, engine = talk, talk.room.engine
@@ -366,6 +366,10 @@ async def test_an_h264_only_partner_is_decoded_and_re_encoded_for_the_display(ta
     display = Peer(None)
     assert (await display.connect(f"{base(room)}/api/whep/partners/{partner_id}", {}))[0] == 201
     await until(lambda: display.frames["video"] > 10, 15)
+    assert "H264" in display.pc.remoteDescription.sdp
+    assert "VP8" not in display.pc.remoteDescription.sdp.split("m=video")[1]
+    call = next(c for c in engine.calls.values() if c.kind == "partner")
+    assert call.codec == "H264" and call.video_receiver is not None
     await peer.close()
     await display.close()
 

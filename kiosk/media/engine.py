@@ -73,6 +73,7 @@ class Call:
     tasks: list[asyncio.Task] = field(default_factory=list)
     grace: asyncio.TimerHandle | None = None  # running while a dropped partner may come back
     video_receiver: RTCRtpReceiver | None = None  # the partner's video, relayed as encoded
+    codec: str | None = None  # its codec (VP8 or H264), or None: decoded and re-encoded
     size: tuple[int, int] = (0, 0)  # of the partner's last video frame
 
 
@@ -232,14 +233,14 @@ class MediaEngine:
     async def _connect(self, resource: str, call: Call, offer: str) -> str:
         """Apply the offer on the call's peer connection, add the gated room tracks."""
         pc, partner = call.pc, call.partner
-        # Relay encoded frames when the partner can send VP8 (every browser can);
-        # a client offering only other codecs is decoded and re-encoded instead.
-        encoded_relay = "VP8/90000" in offer
+        # Relay encoded frames in a codec the partner offers (VP8, else H.264); a
+        # client offering neither is decoded and re-encoded instead.
+        call.codec = relay.relay_codec(offer)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             call.incoming[track.kind] = track
-            if track.kind == "video" and encoded_relay:  # on as encoded frames
+            if track.kind == "video" and call.codec:  # on as encoded frames
                 receiver = next(t.receiver for t in pc.getTransceivers()
                                 if t.receiver.track is track)
                 relay.passthrough(receiver, track)
@@ -265,8 +266,8 @@ class MediaEngine:
             raise
         assert self.media is not None
         for transceiver in pc.getTransceivers():
-            if transceiver.kind == "video" and encoded_relay:
-                relay.prefer_vp8(transceiver)
+            if transceiver.kind == "video" and call.codec:
+                relay.prefer(transceiver, call.codec)
         offered = {t.kind for t in pc.getTransceivers()}  # a WHIP client may send only video
         for source in (self.media.video, self.media.audio):
             if source.kind in offered:
@@ -318,9 +319,11 @@ class MediaEngine:
         await self._apply(pc, offer)
         resource = uuid.uuid4().hex
         call = Call(pc, partner, "display", source.gate)
-        for transceiver in pc.getTransceivers():
-            if transceiver.kind == "video" and source.video_receiver is not None:
-                relay.prefer_vp8(transceiver)  # the same codec as the relayed frames
+        if source.video_receiver is not None and source.codec:
+            for transceiver in pc.getTransceivers():
+                if transceiver.kind == "video" and not relay.prefer(transceiver, source.codec):
+                    await pc.close()
+                    raise SignalingError(415, f"The display must accept {source.codec}.")
         for track in source.incoming.values():
             gated = GatedTrack(self.relay.subscribe(track), call.gate)
             call.sent.append(gated)

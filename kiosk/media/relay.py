@@ -15,7 +15,8 @@ they are. Three pieces make that work:
   (``forward_keyframe_requests``), and the engine asks for one whenever a
   display starts or a gate opens.
 
-Both ends are held to VP8 (``prefer_vp8``), which every browser speaks.
+Both ends are held to the same codec (``relay_codec`` picks VP8, which every
+browser speaks, else H.264; ``prefer`` sets it on a transceiver).
 """
 
 from __future__ import annotations
@@ -98,11 +99,30 @@ def forward_keyframe_requests(sender: RTCRtpSender, ask: Callable[[], None]) -> 
     sender._send_keyframe = ask
 
 
-def prefer_vp8(transceiver: RTCRtpTransceiver) -> None:
-    """Negotiate VP8 (with its retransmission codec) on a video transceiver."""
-    codecs = [c for c in RTCRtpSender.getCapabilities("video").codecs
-              if c.mimeType.lower() in ("video/vp8", "video/rtx")]
-    transceiver.setCodecPreferences(codecs)
+def relay_codec(offer: str) -> str | None:
+    """The codec to relay encoded: VP8 if the offer has it, else H.264, else None."""
+    for name in ("VP8", "H264"):
+        if f" {name}/90000" in offer:
+            return name
+    return None
+
+
+def prefer(transceiver: RTCRtpTransceiver, codec: str) -> bool:
+    """Answer with ``codec`` (VP8 or H264, with its retransmission) on this transceiver.
+
+    aiortc settles an answerer's codecs while it applies the offer, so
+    ``setCodecPreferences`` comes too late; the negotiated list is narrowed instead.
+    Returns False (and changes nothing) when the offer did not have the codec.
+    """
+    mime = f"video/{codec}".lower()
+    kept = [c for c in transceiver._codecs if c.mimeType.lower() == mime]
+    if not kept:
+        return False
+    types = {c.payloadType for c in kept}
+    rtx = [c for c in transceiver._codecs if c.mimeType.lower() == "video/rtx"
+           and c.parameters.get("apt") in types]
+    transceiver._codecs = kept + rtx
+    return True
 
 
 def vp8_size(data: bytes) -> tuple[int, int] | None:
