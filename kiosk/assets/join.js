@@ -22,6 +22,10 @@
 
   async function preview() {
     $("join").disabled = true;
+    if (!navigator.mediaDevices || !window.isSecureContext) {
+      fail("Kamera und Mikrofon gibt der Browser nur über eine sichere Verbindung (https) frei. Bitte öffnen Sie den Link so, wie Sie ihn bekommen haben.");
+      return;
+    }
     if (stream) stream.getTracks().forEach((t) => t.stop());
     try {
       stream = await navigator.mediaDevices.getUserMedia({
