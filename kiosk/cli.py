@@ -143,6 +143,13 @@ async def _status(info: dict[str, Any]) -> RoomState:
     return state
 
 
+def partner_status(partner: Any) -> str:
+    """One word for scripts: invited, lobby, admitted, connected, reconnecting or gone."""
+    if partner.state == "lobby" and partner.admitted:
+        return "admitted"
+    return partner.state
+
+
 def _media_counters(info: dict[str, Any]) -> dict[str, Any]:
     """Per partner: frames received from them and forwarded to the display (from /healthz)."""
     import urllib.request
@@ -177,7 +184,8 @@ def status(as_json: bool, data_dir: Path) -> None:
         "arrival": state.arrival,
         "notes": [n.to_dict() for n in state.notes],
         "next_steps": [s.to_dict() for s in state.next_steps],
-        "partners": [{**p.to_dict(), "media": media.get(str(p.id), {})} for p in state.partners],
+        "partners": [{**p.to_dict(), "status": partner_status(p),
+                      "media": media.get(str(p.id), {})} for p in state.partners],
         "bus": info["bus"], "urls": info.get("urls", {}),
     }
     if as_json:

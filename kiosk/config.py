@@ -43,7 +43,7 @@ _FILE_KEYS = {
     ("bus", "heartbeat"): "heartbeat", ("bus", "silence"): "silence",
     ("kiosk", "idle_timeout"): "idle_timeout", ("kiosk", "idle_warning"): "idle_warning",
     ("media", "ice_servers"): "ice_servers", ("media", "camera"): "camera",
-    ("media", "microphone"): "microphone",
+    ("media", "microphone"): "microphone", ("media", "microphone_format"): "microphone_format",
 }
 
 
@@ -89,7 +89,9 @@ class RoomConfig:
     camera: str | None = None
     """V4L2 device of the room camera, e.g. /dev/video0; none: the synthetic source."""
     microphone: str | None = None
-    """ALSA device of the room microphone, e.g. hw:1; none: the synthetic tone."""
+    """Device of the room microphone, e.g. hw:1 (ALSA) or default (PulseAudio)."""
+    microphone_format: str = "alsa"
+    """How the microphone is opened: alsa or pulse."""
     demo: bool = False
     """Demo room: /control can let a simulated partner answer an invitation."""
 
@@ -111,6 +113,9 @@ class RoomConfig:
             raise ConfigError(f"run must name some of {', '.join(PARTS)}, got {list(self.run)}")
         if not self.heartbeat > 0 or not self.silence > self.heartbeat:
             raise ConfigError("heartbeat must be positive and silence longer than it")
+        if self.microphone_format not in ("alsa", "pulse"):
+            raise ConfigError(f"microphone_format must be alsa or pulse, "
+                              f"got {self.microphone_format!r}")
         if not 0 < self.idle_warning < self.idle_timeout:
             raise ConfigError("kiosk idle_warning must be positive and shorter than idle_timeout")
 

@@ -161,6 +161,7 @@ pub = "tcp://127.0.0.1:{pub}"
     ("[room]\ncolour = 'red'\n", "unknown setting [room] colour"),
     ("[room\n", "cannot read config"),
     ("[room]\nrun = ['everything']\n", "run must name some of"),
+    ("[media]\nmicrophone_format = 'oss'\n", "microphone_format must be alsa or pulse"),
 ])
 def test_serve_refuses_a_bad_config_with_a_clear_message(tmp_path: Path, content, message):
     conf = tmp_path / "room.toml"
@@ -204,7 +205,7 @@ def test_ctl_invites_admits_and_hangs_up_a_partner(demo, data_dir):
     refused = kiosk("ctl", "admit", "1", *d, check=False)  # not in the lobby yet
     assert refused.returncode == 1 and "not in the lobby" in refused.stderr
     status = json.loads(kiosk("ctl", "status", "--json", *d).stdout)
-    assert status["partners"][0]["state"] == "invited"
+    assert status["partners"][0]["state"] == status["partners"][0]["status"] == "invited"
     assert "token" not in json.dumps(status)
     kiosk("ctl", "hangup", "1", *d)
     assert json.loads(kiosk("ctl", "status", "--json", *d).stdout)["partners"] == []
@@ -227,7 +228,9 @@ def test_partner_bot_joins_by_link_like_a_browser(demo, data_dir):
         kiosk("ctl", "admit", "1", *d)
         kiosk("ctl", "--as", "kiosk", "consent", "yes", *d)
         time.sleep(2)
-        media = json.loads(kiosk("ctl", "status", "--json", *d).stdout)["partners"][0]["media"]
+        partner = json.loads(kiosk("ctl", "status", "--json", *d).stdout)["partners"][0]
+        assert partner["status"] == "connected"
+        media = partner["media"]
         assert media["received"] > 10 and media["to_partner"] > 10
         assert "partner  1 Jobcenter" in kiosk("ctl", "status", *d).stdout
     finally:

@@ -81,13 +81,15 @@ class MediaEngine:
     """Owns every peer connection of the room and the gates in front of them."""
 
     def __init__(self, link: RoomLink, *, label: str, ice_servers: tuple[str, ...] = (),
-                 camera: str | None = None, microphone: str | None = None) -> None:
+                 camera: str | None = None, microphone: str | None = None,
+                 microphone_format: str = "alsa") -> None:
         self.link = link
         self.label = label
         # Explicit ICE servers (none by default): aiortc would otherwise ask a public
         # STUN server, and the room must not talk to hosts it was not told about.
         self.config = RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in ice_servers])
         self.camera, self.microphone = camera, microphone
+        self.microphone_format = microphone_format
         self.relay = MediaRelay()
         self.media: RoomMedia | None = None
         self.calls: dict[str, Call] = {}
@@ -102,7 +104,8 @@ class MediaEngine:
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self, quality_every: float = 2.0) -> None:
-        self.media = open_room_media(self.label, self.camera, self.microphone)
+        self.media = open_room_media(self.label, self.camera, self.microphone,
+                                     self.microphone_format)
         self._quality = asyncio.ensure_future(self._watch_quality(quality_every))
         self._watcher = self.link.state.param.watch(
             self._update_gates, ["partners", "privacy", "phase", "camera_on", "mic_on"])
