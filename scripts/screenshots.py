@@ -19,7 +19,8 @@ from kiosk.room import Room, free_port  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 PARTNER = {"name": "Frau Demir", "agency": "Ausländerbehörde", "role": "Sachbearbeitung",
            "purpose": "Arbeitserlaubnis für die Ausbildung klären"}
 
@@ -83,6 +84,31 @@ def main() -> None:
             page.get_by_role("button", name=t(lang, "survey.skip")).click()
             shot("thanks", "thanks.title")
             page.close()
+
+        # A partner joins by link; the second display shows them.
+        do("session.start")
+        reply = call(room.link.send("counsellor", "partner.invite", agency="Jobcenter",
+                                    name="Herr Kaya", purpose="Bürgergeld klären"))
+        base = room.urls["kiosk"].rsplit("/", 1)[0]
+        partner = browser.new_page(viewport={"width": 1000, "height": 900})
+        partner.goto(base + reply.data["link"])
+        expect(partner.locator("#join")).to_be_enabled()
+        partner.wait_for_timeout(800)
+        partner.screenshot(path=str(OUT / "join-check.png"))
+        partner.get_by_role("button", name="Beitreten").click()
+        expect(partner.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
+        partner_id = reply.data["id"]
+        do("partner.admit", partner=partner_id)
+        do("consent.answer", "kiosk", partner=partner_id, yes=True, version="screenshot")
+        expect(partner.get_by_role("status")).to_have_text("Sie sind im Gespräch.")
+        partner.wait_for_timeout(1500)
+        partner.screenshot(path=str(OUT / "join-call.png"))
+        display = browser.new_page(viewport={"width": 1280, "height": 800})
+        display.goto(room.urls["display"])
+        display.locator("figure.tile video").wait_for()
+        display.wait_for_timeout(2500)
+        display.screenshot(path=str(OUT / "display-partner.png"))
+        print("wrote join-check.png, join-call.png, display-partner.png")
         browser.close()
         call(room.stop())
     loop.call_soon_threadsafe(loop.stop)

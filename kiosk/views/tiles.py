@@ -20,10 +20,14 @@ class PartnerTiles(JSComponent):
     _stylesheets = ["""
     .tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(20rem, 1fr));
              gap: 1rem; }
-    .tile { margin: 0; background: #111; border-radius: 8px; overflow: hidden; }
-    .tile video { width: 100%; display: block; aspect-ratio: 4 / 3; background: #111; }
-    .tile figcaption { color: #fff; padding: .5rem .8rem; font-size: 1.2rem;
-                       font-family: "Noto Sans", "DejaVu Sans", sans-serif; }
+    .tile { margin: 0; background: #111; border-radius: 8px; overflow: hidden;
+            position: relative; }
+    .tile video { width: 100%; display: block; max-height: 62vh; object-fit: contain;
+                  background: #111; }
+    .tile figcaption { position: absolute; left: 0; bottom: 0; color: #fff;
+                       background: rgba(0, 0, 0, .65); padding: .5rem .9rem; font-size: 1.3rem;
+                       font-family: "Noto Sans", "DejaVu Sans", sans-serif;
+                       border-top-right-radius: 8px; }
     .self-view { position: fixed; right: 1.5rem; bottom: 1.5rem; width: 14rem; margin: 0;
                  border: 3px solid #fff; border-radius: 8px; overflow: hidden; background: #111; }
     .self-view video { width: 100%; display: block; }
