@@ -36,6 +36,21 @@ def configure(sock: zmq.Socket) -> zmq.Socket:
     return sock
 
 
+async def _bind(sock: zmq.Socket, endpoint: str, patience: float = 2.0) -> None:
+    """Bind, waiting briefly while a just-closed socket (a restarted controller's own)
+    still holds the address: libzmq releases it in its I/O thread, not at close()."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    while True:
+        try:
+            sock.bind(endpoint)
+            return
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EADDRINUSE or loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
 class BusServer:
     """Serves one controller's commands, snapshots and updates on two endpoints."""
 
@@ -69,8 +84,8 @@ class BusServer:
         self.pub = configure(self.context.socket(zmq.PUB))
         self.pub.setsockopt(zmq.SNDHWM, 100_000)
         try:
-            self.router.bind(router_ep)
-            self.pub.bind(pub_ep)
+            await _bind(self.router, router_ep)
+            await _bind(self.pub, pub_ep)
             self._endpoints = (self.router.getsockopt_string(zmq.LAST_ENDPOINT),
                                self.pub.getsockopt_string(zmq.LAST_ENDPOINT))
             for sock, endpoint in zip((self.router, self.pub), self.local_endpoints, strict=True):

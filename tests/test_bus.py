@@ -60,7 +60,9 @@ async def test_gap_triggers_resync(bus_room):
 
 
 async def test_mirror_follows_a_restarted_controller(tmp_path, zctx, port):
-    router, pub = f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port + 1}"
+    from kiosk.room import free_port
+
+    router, pub = f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{free_port()}"
     room = await BusRoom(tmp_path / "room.db", zctx, router, pub).start()
     mirrors = [await room.mirror(), await room.mirror()]
     client = room.client()
