@@ -4,10 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x /usr/bin/chromium ]; then
+# Debian's chromium for the browser tests; iproute2 for the network-cut test.
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+command -v ip >/dev/null || missing="$missing iproute2"
+if [ -n "$missing" ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $missing
 fi
 # axe-core, from the npm registry, checks every kiosk screen for accessibility.
 if [ ! -f .cache/axe/node_modules/axe-core/axe.min.js ]; then
