@@ -405,3 +405,50 @@ def partner_bot(link: str, agency: str, seconds: float | None) -> None:
         asyncio.run(run())
     except KioskError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+# -- devices: provisioning a room PC ----------------------------------------------
+@main.group()
+def devices() -> None:
+    """Provision a room PC and see its hardware."""
+
+
+@devices.command("init")
+@click.option("--room", "room_name", required=True, help="The room's name, e.g. 'Raum 2'.")
+@click.option("--force", is_flag=True, help="Replace an existing config and keys.")
+@data_dir_option
+def devices_init(room_name: str, force: bool, data_dir: Path) -> None:
+    """Write the room's config and a CURVE key pair per device role."""
+    from .provision import init_room
+
+    try:
+        done = init_room(data_dir, room_name, force=force)
+    except KioskError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"config   {done.config}")
+    for role, (public, secret) in done.keys.items():
+        click.echo(f"key      {role:<10} {public.name} (public), {secret.name} (secret, 0600)")
+
+
+@devices.command("scan")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--root", type=click.Path(exists=True, file_okay=False), default="/",
+              help="Read /sys, /proc and /dev under this folder (for tests).")
+def devices_scan(as_json: bool, root: str) -> None:
+    """List cameras, microphones, speakers, displays and touch screens."""
+    from . import hardware
+
+    found = hardware.scan(root)
+    if as_json:
+        click.echo(json.dumps(hardware.as_json(found), indent=2, ensure_ascii=False))
+        return
+    if not found:
+        click.echo("no cameras, sound devices, displays or touch screens found")
+    for d in found:
+        extra = ""
+        if d.kind == "camera":
+            extra = ", ".join(d.details["formats"]) or "formats unknown"
+        elif d.kind == "display":
+            state = "connected" if d.details["connected"] else "not connected"
+            extra = f"{state}; {', '.join(d.details['modes'][:3]) or 'no modes'}"
+        click.echo(f"{d.kind:<10} {d.id:<18} {d.name}" + (f"  ({extra})" if extra else ""))

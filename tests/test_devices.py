@@ -1,0 +1,96 @@
+"""Provisioning a room PC and reading its hardware from a fake /sys, /proc and /dev."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import RoomConfig
+from kiosk.exceptions import ConfigError
+from kiosk.hardware import scan
+from kiosk.provision import DEVICE_ROLES, init_room
+
+KIOSK = [sys.executable, "-m", "kiosk"]
+
+
+def fake_tree(root: Path) -> Path:
+    """A room PC as the kernel shows it: a camera, sound, two connectors, a touch screen."""
+    files = {
+        "sys/class/video4linux/video0/name": "HD Pro Webcam C920\n",
+        "dev/video0": "",
+        "proc/asound/pcm": ("00-00: ALC3246 Analog : ALC3246 Analog : playback 1 : capture 1\n"
+                            "01-03: HDMI 0 : HDMI 0 : playback 1\n"),
+        "sys/class/drm/card0-HDMI-A-1/status": "connected\n",
+        "sys/class/drm/card0-HDMI-A-1/modes": "1920x1080\n1280x720\n",
+        "sys/class/drm/card0-DP-1/status": "disconnected\n",
+        "sys/class/drm/card0-DP-1/modes": "",
+        "proc/bus/input/devices": (
+            'I: Bus=0003 Vendor=222a Product=0001\nN: Name="ILITEK ILITEK-TP"\n'
+            "H: Handlers=mouse0 event5\nB: PROP=2\n\n"
+            'I: Bus=0011 Vendor=0001 Product=0001\nN: Name="AT Translated Set 2 keyboard"\n'
+            "H: Handlers=sysrq kbd event0\nB: PROP=0\n"),
+    }
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_scan_finds_every_kind_of_device(tmp_path):
+    found = {(d.kind, d.id): d for d in scan(fake_tree(tmp_path))}
+    assert set(found) == {("camera", "/dev/video0"), ("microphone", "hw:0,0"),
+                          ("speaker", "hw:0,0"), ("speaker", "hw:1,3"),
+                          ("display", "card0-HDMI-A-1"), ("display", "card0-DP-1"),
+                          ("touch", "event5")}
+    assert found[("camera", "/dev/video0")].name == "HD Pro Webcam C920"
+    assert found[("camera", "/dev/video0")].details["formats"] == []  # a plain file: no ioctl
+    assert found[("display", "card0-HDMI-A-1")].details == {
+        "connected": True, "modes": ["1920x1080", "1280x720"]}
+    assert found[("display", "card0-DP-1")].details["connected"] is False
+
+
+def test_scan_on_the_command_line_as_table_and_json(tmp_path):
+    root = str(fake_tree(tmp_path))
+    table = subprocess.run([*KIOSK, "devices", "scan", "--root", root], capture_output=True,
+                           text=True, check=True).stdout
+    assert "camera     /dev/video0" in table and "HD Pro Webcam C920" in table
+    assert "display    card0-HDMI-A-1" in table and "connected; 1920x1080" in table
+    data = json.loads(subprocess.run([*KIOSK, "devices", "scan", "--json", "--root", root],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert {d["kind"] for d in data} == {"camera", "microphone", "speaker", "display", "touch"}
+
+
+def test_init_writes_a_config_and_private_keys_per_role(tmp_path):
+    data = tmp_path / "data"
+    out = subprocess.run([*KIOSK, "devices", "init", "--room", "Beratungsraum 2 – Süd",
+                          "--data-dir", str(data)], capture_output=True, text=True, check=True)
+    assert "config" in out.stdout
+    config = RoomConfig.from_toml(data / "room.toml")
+    assert (config.room_id, config.room_name) == ("beratungsraum-2-sud", "Beratungsraum 2 – Süd")
+    keys = data / "keys"
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
+    for role in DEVICE_ROLES:
+        secret = keys / f"{role}.key_secret"
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+        assert "secret-key" in secret.read_text() and (keys / f"{role}.key").exists()
+    publics = {(keys / f"{r}.key").read_text() for r in DEVICE_ROLES}
+    assert len(publics) == len(DEVICE_ROLES)  # a pair of its own for every role
+    again = subprocess.run([*KIOSK, "devices", "init", "--room", "X", "--data-dir", str(data)],
+                           capture_output=True, text=True)
+    assert again.returncode == 1 and "already provisioned" in again.stderr
+    before = (keys / "kiosk.key").read_text()
+    init_room(data, "Beratungsraum 2", force=True)
+    assert (keys / "kiosk.key").read_text() != before
+
+
+def test_a_name_without_letters_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="cannot make a room id"):
+        init_room(tmp_path, "–––")
+    assert not os.listdir(tmp_path)
