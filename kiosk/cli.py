@@ -452,3 +452,29 @@ def devices_scan(as_json: bool, root: str) -> None:
             state = "connected" if d.details["connected"] else "not connected"
             extra = f"{state}; {', '.join(d.details['modes'][:3]) or 'no modes'}"
         click.echo(f"{d.kind:<10} {d.id:<18} {d.name}" + (f"  ({extra})" if extra else ""))
+
+
+@devices.command("check")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="The room's config (default: room.toml in the data dir).")
+@click.option("--root", type=click.Path(exists=True, file_okay=False), default="/",
+              help="Read /sys under this folder (for tests).")
+@click.option("--seconds", type=click.FloatRange(0.5, 60), default=3.0, show_default=True,
+              help="How long to count camera frames.")
+@data_dir_option
+def devices_check(config_path: str | None, root: str, seconds: float, data_dir: Path) -> None:
+    """Check camera, microphone, displays, bus, clock and disk; exit 1 on any failure."""
+    from .checks import run_checks
+
+    path = Path(config_path) if config_path else data_dir / "room.toml"
+    try:
+        config = (RoomConfig.from_toml(path, data_dir=str(data_dir) if not config_path
+                                       else None)
+                  if path.exists() else RoomConfig(data_dir=data_dir))
+    except KioskError as exc:
+        raise click.ClickException(str(exc)) from None
+    results = asyncio.run(run_checks(config, root=Path(root), seconds=seconds))
+    for result in results:
+        click.echo(result.line())
+    if not all(r.ok for r in results):
+        sys.exit(1)

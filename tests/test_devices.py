@@ -94,3 +94,49 @@ def test_a_name_without_letters_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="cannot make a room id"):
         init_room(tmp_path, "–––")
     assert not os.listdir(tmp_path)
+
+
+def check(data: Path, root: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*KIOSK, "devices", "check", "--data-dir", str(data), "--root",
+                           str(root), "--seconds", "1", *extra], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_check_passes_on_a_ready_room(tmp_path):
+    from conftest import ThreadedRoom
+
+    data = tmp_path / "data"
+    root = fake_tree(tmp_path / "root")
+    room = ThreadedRoom(RoomConfig(data_dir=data, http_port=0, bus_router="tcp://127.0.0.1:0",
+                                   bus_pub="tcp://127.0.0.1:0")).start()
+    try:
+        out = check(data, root)
+    finally:
+        room.stop()
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0, out.stdout + out.stderr
+    for item in ("camera", "microphone", "displays", "bus", "clock", "disk"):
+        assert any(line.startswith(f"PASS  {item}") for line in lines), item
+    assert "synthetic test pattern: " in out.stdout and "frames/s, 640×480" in out.stdout
+    assert "HDMI-A-1 1920x1080" in out.stdout
+
+
+def test_a_failing_camera_and_a_stopped_room_fail_the_check_with_hints(tmp_path):
+    data = tmp_path / "data"
+    init_room(data, "Raum 3")
+    config = data / "room.toml"
+    config.write_text(config.read_text().replace('# camera = "/dev/video0"',
+                                                 f'camera = "{tmp_path}/video9"'))
+    out = check(data, fake_tree(tmp_path / "root"))
+    assert out.returncode == 1
+    assert "FAIL  camera" in out.stdout and "Is the camera plugged in?" in out.stdout
+    assert "FAIL  bus" in out.stdout and "Start it" in out.stdout
+    assert "PASS  displays" in out.stdout
+
+
+def test_no_display_connected_fails_the_check(tmp_path):
+    root = fake_tree(tmp_path / "root")
+    (root / "sys/class/drm/card0-HDMI-A-1/status").write_text("disconnected\n")
+    out = check(tmp_path / "data", root)
+    assert out.returncode == 1 and "FAIL  displays" in out.stdout
+    assert "no display connected" in out.stdout and "Check the cables" in out.stdout
