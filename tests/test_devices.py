@@ -140,3 +140,48 @@ def test_no_display_connected_fails_the_check(tmp_path):
     out = check(tmp_path / "data", root)
     assert out.returncode == 1 and "FAIL  displays" in out.stdout
     assert "no display connected" in out.stdout and "Check the cables" in out.stdout
+
+
+DEVICES = Path(__file__).resolve().parent.parent / "devices"
+
+
+def unit(name: str) -> dict[str, dict[str, list[str]]]:
+    """A systemd unit file as sections of keys (continuation lines joined)."""
+    text = (DEVICES / name).read_text().replace("\\\n", " ")
+    out: dict[str, dict[str, list[str]]] = {}
+    section = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            section = out.setdefault(line.strip("[]"), {})
+            continue
+        key, _, value = line.partition("=")
+        assert section is not None and key and value, f"{name}: bad line {line!r}"
+        section.setdefault(key, []).append(value)
+    return out
+
+
+def test_the_room_pc_files_are_complete():
+    service = unit("kiosk.service")
+    assert service["Service"]["ExecStart"] == [
+        "/opt/kiosk/.venv/bin/kiosk serve --config /var/lib/kiosk/room.toml"]
+    assert service["Service"]["Restart"] == ["always"]
+    assert "/var/lib/kiosk" in service["Service"]["ReadWritePaths"]
+    browser = unit("kiosk-browser@.service")
+    start = browser["Service"]["ExecStart"][0]
+    for flag in ("--kiosk", "--autoplay-policy=no-user-gesture-required", "--noerrdialogs",
+                 "--disable-background-networking", "http://localhost:5006/%i"):
+        assert flag in start
+    assert browser["Service"]["Restart"] == ["always"]
+    assert {"/usr/bin/xset -dpms", "/usr/bin/xset s off", "/usr/bin/xset s noblank"} <= set(
+        browser["Service"]["ExecStartPre"])  # no screen blanking
+    assert "unclutter" in unit("unclutter.service")["Service"]["ExecStart"][0]  # no cursor
+    rule = (DEVICES / "70-kiosk-camera.rules").read_text()
+    assert 'SYMLINK+="kiosk-camera"' in rule and 'SUBSYSTEM=="video4linux"' in rule
+    script = DEVICES / "provision-room-pc.sh"
+    assert os.access(script, os.X_OK)
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    assert "kiosk devices init" in script.read_text()
+    assert "kiosk devices check" in script.read_text()
