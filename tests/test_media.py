@@ -43,20 +43,28 @@ def delete(url: str) -> int:
 class Peer:
     """An aiortc peer as a partner's browser or the display would be."""
 
-    def __init__(self, label: str | None) -> None:
+    def __init__(self, label: str | None, receive: bool = True) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.frames = {"audio": 0, "video": 0}
         self.tasks: list[asyncio.Task] = []
         if label:  # a partner sends and receives
             self.pc.addTrack(PatternTrack(label, 320, 240))
             self.pc.addTrack(ToneTrack())
-        else:  # the display only receives
+        elif receive:  # the display only receives
             self.pc.addTransceiver("video", direction="recvonly")
             self.pc.addTransceiver("audio", direction="recvonly")
 
         @self.pc.on("track")
         def on_track(track):
             self.tasks.append(asyncio.ensure_future(self._consume(track)))
+
+    @classmethod
+    def sending_only(cls, label: str):
+        """A standard WHIP client: one send-only video track; returns (peer, transceiver)."""
+        peer = cls(label=None, receive=False)
+        transceiver = peer.pc.addTransceiver(PatternTrack(label, 320, 240),
+                                             direction="sendonly")
+        return peer, transceiver
 
     async def _consume(self, track) -> None:
         with contextlib.suppress(Exception):
@@ -207,9 +215,7 @@ async def test_hang_up_closes_every_peer_connection(talk):
 async def test_a_send_only_whip_client_is_accepted(talk):
     room, engine = talk, talk.room.engine
     partner_id, token = await invite(room)
-    peer = Peer(None)
-    peer.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    peer.pc.addTransceiver(PatternTrack("OBS", 320, 240), direction="sendonly")
+    peer, _ = Peer.sending_only("OBS")
     status, _, answer = await peer.connect(f"{base(room)}/api/whip",
                                            {"Authorization": f"Bearer {token}"})
     assert status == 201 and "a=recvonly" in answer
@@ -353,9 +359,7 @@ async def test_an_h264_only_partner_is_relayed_in_h264(talk):
 
     room, engine = talk, talk.room.engine
     partner_id, token = await invite(room)
-    peer = Peer(None)
-    peer.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    transceiver = peer.pc.addTransceiver(PatternTrack("H264", 320, 240), direction="sendonly")
+    peer, transceiver = Peer.sending_only("H264")
     transceiver.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
                                      if c.mimeType.lower() == "video/h264"])
     status, _, answer = await peer.connect(f"{base(room)}/api/whip",

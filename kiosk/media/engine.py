@@ -192,6 +192,13 @@ class MediaEngine:
             await pc.close()
             raise SignalingError(400, f"The SDP offer could not be used: {exc}") from None
 
+    async def _try_offer(self, offer: str) -> None:
+        """400 unless aiortc can use the offer; tried on a throwaway peer connection."""
+        self._check_offer(offer)
+        probe = RTCPeerConnection(self.config)
+        await self._apply(probe, offer)
+        await probe.close()
+
     async def _answer(self, pc: RTCPeerConnection) -> str:
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
@@ -199,10 +206,7 @@ class MediaEngine:
 
     async def join(self, token: str, offer: str) -> tuple[str, str]:
         """WHIP: a partner's page (or any WHIP client) joins; returns (resource, answer)."""
-        self._check_offer(offer)
-        probe = RTCPeerConnection(self.config)  # the offer must be usable before the
-        await self._apply(probe, offer)         # link is used up
-        await probe.close()
+        await self._try_offer(offer)  # the offer must be usable before the link is used up
         try:
             reply = await self.link.send("media", "invite.claim", token=token)
         except BusError:
@@ -221,10 +225,7 @@ class MediaEngine:
         call = self.calls.get(resource)
         if call is None or call.kind != "partner":
             raise SignalingError(404, "There is no such call (it may have ended).")
-        self._check_offer(offer)
-        probe = RTCPeerConnection(self.config)
-        await self._apply(probe, offer)
-        await probe.close()
+        await self._try_offer(offer)  # a bad offer must not break the running call
         await self._drop_media(call)
         for other, c in list(self.calls.items()):  # the display pulls again when it is back
             if c.kind == "display" and c.partner == call.partner:
