@@ -93,8 +93,17 @@ async def check_microphone(config: RoomConfig) -> Check:
     return Check("microphone", True, f"{name}: level {level:.0f} dBFS")
 
 
-def check_displays(root: Path) -> Check:
-    shown = [d for d in hardware.displays(root) if d.details["connected"]]
+def check_displays(root: Path, config: RoomConfig | None = None) -> Check:
+    found = {d.id: d for d in hardware.displays(root)}
+    assigned = {"touch screen": config.kiosk_output if config else None,
+                "second display": config.display_output if config else None}
+    for what, connector in assigned.items():
+        if connector and not (connector in found and found[connector].details["connected"]):
+            state = "not found" if connector not in found else "not connected"
+            return Check("displays", False, f"{what} {connector} {state}",
+                         f"Check the cable and power of the {what}, or assign its connector "
+                         "again with 'kiosk devices scan --assign'.")
+    shown = [d for d in found.values() if d.details["connected"]]
     if not shown:
         return Check("displays", False, "no display connected",
                      "Check the cables and power of the touch screen and the second display.")
@@ -156,4 +165,5 @@ async def run_checks(config: RoomConfig, *, root: Path = Path("/"),
                      seconds: float = 3.0) -> list[Check]:
     """Every check, in the order a facility member would walk the room."""
     return [await check_camera(config, seconds), await check_microphone(config),
-            check_displays(root), await check_bus(config), check_clock(), check_disk(config)]
+            check_displays(root, config), await check_bus(config), check_clock(),
+            check_disk(config)]

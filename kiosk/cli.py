@@ -434,11 +434,36 @@ def devices_init(room_name: str, force: bool, data_dir: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--root", type=click.Path(exists=True, file_okay=False), default="/",
               help="Read /sys, /proc and /dev under this folder (for tests).")
-def devices_scan(as_json: bool, root: str) -> None:
-    """List cameras, microphones, speakers, displays and touch screens."""
+@click.option("--assign", "assignments", multiple=True, metavar="ROLE=ID",
+              help="Assign a device to a role in the config (repeatable); roles: "
+                   "camera, microphone, speaker, touch, kiosk-screen, second-display.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Config to write assignments to (default: room.toml in the "
+                                 "data dir).")
+@data_dir_option
+def devices_scan(as_json: bool, root: str, assignments: tuple[str, ...],
+                 config_path: Path | None, data_dir: Path) -> None:
+    """List cameras, microphones, speakers, displays and touch screens; assign them to roles."""
     from . import hardware
 
     found = hardware.scan(root)
+    if assignments:
+        from .provision import assign
+
+        choices = {}
+        for item in assignments:
+            role, sep, device_id = item.partition("=")
+            if not sep or not role.strip() or not device_id.strip():
+                raise click.BadParameter(f"{item!r} is not ROLE=ID", param_hint="--assign")
+            choices[role.strip()] = device_id.strip()
+        path = config_path or data_dir / "room.toml"
+        try:
+            written = assign(path, choices, found, root=Path(root))
+        except KioskError as exc:
+            raise click.ClickException(str(exc)) from None
+        for role, key in written.items():
+            click.echo(f"assigned {role:<15} {choices[role]:<18} ({key} in {path})")
+        return
     if as_json:
         click.echo(json.dumps(hardware.as_json(found), indent=2, ensure_ascii=False))
         return

@@ -44,6 +44,10 @@ _FILE_KEYS = {
     ("kiosk", "idle_timeout"): "idle_timeout", ("kiosk", "idle_warning"): "idle_warning",
     ("media", "ice_servers"): "ice_servers", ("media", "camera"): "camera",
     ("media", "microphone"): "microphone", ("media", "microphone_format"): "microphone_format",
+    ("media", "camera_watch"): "camera_watch",
+    ("devices", "speaker"): "speaker", ("devices", "touch"): "touch",
+    ("devices", "kiosk_output"): "kiosk_output", ("devices", "display_output"): "display_output",
+    ("http", "public_url"): "public_url",
 }
 
 
@@ -92,6 +96,19 @@ class RoomConfig:
     """Device of the room microphone, e.g. hw:1 (ALSA) or default (PulseAudio)."""
     microphone_format: str = "alsa"
     """How the microphone is opened: alsa or pulse."""
+    camera_watch: bool = True
+    """Keep reading the camera between calls, so that /admin sees its frame rate."""
+    speaker: str | None = None
+    """ALSA device that plays the partners' sound, e.g. hw:0,0 (set by ``devices scan``)."""
+    touch: str | None = None
+    """Input device of the touch screen, e.g. event5."""
+    kiosk_output: str | None = None
+    """DRM connector of the touch screen, e.g. card0-HDMI-A-1."""
+    display_output: str | None = None
+    """DRM connector of the second display, e.g. card0-DP-1."""
+    public_url: str = ""
+    """How tablets and partners reach this server, e.g. https://raum-2.example:8443;
+    empty: the page server's own address."""
     demo: bool = False
     """Demo room: /control can let a simulated partner answer an invitation."""
 
@@ -116,6 +133,10 @@ class RoomConfig:
         if self.microphone_format not in ("alsa", "pulse"):
             raise ConfigError(f"microphone_format must be alsa or pulse, "
                               f"got {self.microphone_format!r}")
+        self.public_url = self.public_url.rstrip("/")
+        if self.public_url and not re.fullmatch(r"https?://[^\s/?#]+", self.public_url):
+            raise ConfigError(f"public_url {self.public_url!r} must be like "
+                              "https://host:port (no path)")
         if not 0 < self.idle_warning < self.idle_timeout:
             raise ConfigError("kiosk idle_warning must be positive and shorter than idle_timeout")
 

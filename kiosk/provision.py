@@ -68,3 +68,72 @@ def init_room(data_dir: Path, name: str, *, force: bool = False) -> Provisioned:
         '\n[bus]\nrouter = "tcp://127.0.0.1:5571"\npub = "tcp://127.0.0.1:5572"\n'
         '\n[media]\n# camera = "/dev/video0"\n# microphone = "hw:1"\n', encoding="utf-8")
     return Provisioned(config, keys)
+
+
+#: What staff may assign with ``kiosk devices scan --assign ROLE=ID``:
+#: role -> (config section, key, kind of device that ``hardware.scan`` lists).
+ASSIGNABLE = {
+    "camera": ("media", "camera", "camera"),
+    "microphone": ("media", "microphone", "microphone"),
+    "speaker": ("devices", "speaker", "speaker"),
+    "touch": ("devices", "touch", "touch"),
+    "kiosk-screen": ("devices", "kiosk_output", "display"),
+    "second-display": ("devices", "display_output", "display"),
+}
+
+
+def _resolve(device_id: str, root: Path) -> str:
+    """A device node given by a stable name (a udev symlink) as the node scan lists."""
+    if not device_id.startswith("/dev/"):
+        return device_id
+    path = root / device_id.lstrip("/")
+    try:
+        target = path.resolve(strict=True)
+        return "/" + str(target.relative_to(root.resolve()))
+    except (OSError, ValueError):
+        return device_id
+
+
+def assign(config_path: Path, choices: dict[str, str], found: list, *,
+           root: Path = Path("/")) -> dict[str, str]:
+    """Write device assignments into the room's config, keeping its comments.
+
+    Each role must be known and each id one that the scan found (a udev name
+    that points at it counts). Nothing is written unless every choice is good
+    and the new config still reads.
+    """
+    import tomlkit
+
+    from .config import RoomConfig
+
+    by_kind: dict[str, set[str]] = {}
+    for device in found:
+        by_kind.setdefault(device.kind, set()).add(device.id)
+    for role, device_id in choices.items():
+        if role not in ASSIGNABLE:
+            raise ConfigError(f"unknown role {role!r}; assignable: {', '.join(ASSIGNABLE)}")
+        kind = ASSIGNABLE[role][2]
+        known = by_kind.get(kind, set())
+        if device_id not in known and _resolve(device_id, Path(root)) not in known:
+            known = ", ".join(sorted(known)) or "none found"
+            raise ConfigError(f"{role}: no {kind} {device_id!r} on this PC (found: {known})")
+    try:
+        doc = tomlkit.parse(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no config at {config_path}; run 'kiosk devices init' first") from None
+    except tomlkit.exceptions.TOMLKitError as exc:
+        raise ConfigError(f"cannot read config {config_path}: {exc}") from None
+    for role, device_id in choices.items():
+        section, key, _ = ASSIGNABLE[role]
+        if section not in doc:
+            doc[section] = tomlkit.table()
+        doc[section][key] = device_id
+    tmp = config_path.with_suffix(".toml.tmp")
+    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    try:
+        RoomConfig.from_toml(tmp)
+    except ConfigError:
+        tmp.unlink()
+        raise
+    tmp.replace(config_path)
+    return {role: ".".join(ASSIGNABLE[role][:2]) for role in choices}

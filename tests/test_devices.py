@@ -142,6 +142,19 @@ def test_no_display_connected_fails_the_check(tmp_path):
     assert "no display connected" in out.stdout and "Check the cables" in out.stdout
 
 
+def test_an_assigned_display_that_is_unplugged_fails_the_check(tmp_path):
+    from kiosk.checks import check_displays
+
+    root = fake_tree(tmp_path / "root")
+    config = RoomConfig(data_dir=tmp_path, kiosk_output="card0-HDMI-A-1",
+                        display_output="card0-DP-1")
+    result = check_displays(root, config)  # DP-1 is disconnected in the fake tree
+    assert not result.ok and "second display card0-DP-1 not connected" in result.detail
+    assert "kiosk devices scan --assign" in result.hint
+    (root / "sys/class/drm/card0-DP-1/status").write_text("connected\n")
+    assert check_displays(root, config).ok
+
+
 DEVICES = Path(__file__).resolve().parent.parent / "devices"
 
 
@@ -185,3 +198,45 @@ def test_the_room_pc_files_are_complete():
     subprocess.run(["bash", "-n", str(script)], check=True)
     assert "kiosk devices init" in script.read_text()
     assert "kiosk devices check" in script.read_text()
+
+
+def test_scan_assigns_devices_to_roles_in_the_config(tmp_path):
+    root = fake_tree(tmp_path / "root")
+    (root / "dev/kiosk-camera").symlink_to("video0")  # the udev rule's stable name
+    data = tmp_path / "data"
+    init_room(data, "Raum 2")
+    before = (data / "room.toml").read_text()
+    run = subprocess.run(
+        [*KIOSK, "devices", "scan", "--root", str(root), "--data-dir", str(data),
+         "--assign", "camera=/dev/kiosk-camera", "--assign", "kiosk-screen=card0-HDMI-A-1",
+         "--assign", "second-display=card0-DP-1", "--assign", "touch=event5",
+         "--assign", "microphone=hw:0,0", "--assign", "speaker=hw:1,3"],
+        capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "assigned camera" in run.stdout
+    config = RoomConfig.from_toml(data / "room.toml")
+    assert (config.camera, config.kiosk_output, config.display_output, config.touch,
+            config.microphone, config.speaker) == (
+        "/dev/kiosk-camera", "card0-HDMI-A-1", "card0-DP-1", "event5", "hw:0,0", "hw:1,3")
+    text = (data / "room.toml").read_text()
+    assert text.startswith(before.splitlines()[0])  # the file's comments stay
+
+
+@pytest.mark.parametrize("choice, message", [
+    ("camera=/dev/video7", "no camera '/dev/video7'"),
+    ("kiosk-screen=card0-VGA-1", "no display 'card0-VGA-1'"),
+    ("projector=card0-DP-1", "unknown role 'projector'"),
+    ("camera", "is not ROLE=ID"),
+])
+def test_a_bad_assignment_changes_nothing(tmp_path, choice, message):
+    root = fake_tree(tmp_path / "root")
+    data = tmp_path / "data"
+    init_room(data, "Raum 2")
+    before = (data / "room.toml").read_text()
+    run = subprocess.run(
+        [*KIOSK, "devices", "scan", "--root", str(root), "--data-dir", str(data),
+         "--assign", "touch=event5", "--assign", choice],
+        capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert message in run.stderr
+    assert (data / "room.toml").read_text() == before
