@@ -99,7 +99,8 @@ class BusServer:
         self._pub_now = zmq.Socket.shadow(self.pub.underlying)
         self._router_now = zmq.Socket.shadow(self.router.underlying)
         self._tasks = [asyncio.create_task(self._serve(), name="bus-serve"),
-                       asyncio.create_task(self._beat(), name="bus-heartbeat")]
+                       asyncio.create_task(self._beat(), name="bus-heartbeat"),
+                       asyncio.create_task(self._sweep(), name="bus-sweep")]
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -124,6 +125,15 @@ class BusServer:
             self._pub_now.send_multipart(
                 [HEARTBEAT_KEY.encode(), stamp(ctl.seq, ctl.epoch), b""])
             await asyncio.sleep(self.heartbeat)
+
+    async def _sweep(self, every: float = 0.25) -> None:
+        """Publish what expired (a silent device goes offline within a quarter second)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.publish(self.controller.sweep())
+            except Exception:  # a failed sweep is retried on the next turn
+                log.exception("bus: sweep failed")
 
     async def _serve(self) -> None:
         while True:

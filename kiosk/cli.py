@@ -491,15 +491,46 @@ def devices_check(config_path: str | None, root: str, seconds: float, data_dir: 
     """Check camera, microphone, displays, bus, clock and disk; exit 1 on any failure."""
     from .checks import run_checks
 
-    path = Path(config_path) if config_path else data_dir / "room.toml"
-    try:
-        config = (RoomConfig.from_toml(path, data_dir=str(data_dir) if not config_path
-                                       else None)
-                  if path.exists() else RoomConfig(data_dir=data_dir))
-    except KioskError as exc:
-        raise click.ClickException(str(exc)) from None
+    config = _room_config(config_path, data_dir)
     results = asyncio.run(run_checks(config, root=Path(root), seconds=seconds))
     for result in results:
         click.echo(result.line())
     if not all(r.ok for r in results):
         sys.exit(1)
+
+
+def _room_config(config_path: str | None, data_dir: Path) -> RoomConfig:
+    """The config named, else room.toml in the data dir, else the defaults."""
+    path = Path(config_path) if config_path else data_dir / "room.toml"
+    try:
+        if path.exists():
+            return RoomConfig.from_toml(path, data_dir=None if config_path else str(data_dir))
+        return RoomConfig(data_dir=data_dir)
+    except KioskError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@devices.command("agent")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="The room's config (default: room.toml in the data dir).")
+@click.option("--root", type=click.Path(exists=True, file_okay=False), default="/",
+              help="Read /sys and /proc under this folder (for tests).")
+@click.option("--device", default=None, help="Name on /admin (default: agent-<hostname>).")
+@data_dir_option
+def devices_agent(config_path: str | None, root: str, device: str | None,
+                  data_dir: Path) -> None:
+    """Report this PC's screens and touch screen to the room until stopped."""
+    from .agent import DeviceAgent
+
+    config = _room_config(config_path, data_dir)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        agent = DeviceAgent(config, root=Path(root), device=device)
+        click.echo(f"agent {agent.device} reports to room {config.room_id}", err=True)
+        await agent.run(stop)
+
+    asyncio.run(run())

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import i18n
 from .exceptions import CommandError
-from .state import PHASES, ROLES
+from .state import DEVICE_KINDS, PHASES, ROLES
 
 Validator = Callable[[str, Any], Any]
 MISSING = object()
@@ -77,6 +77,13 @@ def iso_date(name: str, value: Any) -> str:
         raise CommandError("schema", f"'{name}' must be a date as YYYY-MM-DD") from None
 
 
+def device_id(name: str, value: Any) -> str:
+    value = text(64)(name, value)
+    if not all(c.isascii() and (c.isalnum() or c in "-_.") for c in value):
+        raise CommandError("schema", f"'{name}' may hold only letters, digits, '-', '_' and '.'")
+    return value
+
+
 @dataclass(frozen=True)
 class Arg:
     check: Validator
@@ -116,6 +123,7 @@ COUNSELLOR = frozenset({"counsellor"})
 CLIENT = frozenset({"kiosk"})
 BOTH = frozenset({"counsellor", "kiosk"})
 MEDIA = frozenset({"media"})
+ADMIN = frozenset({"admin"})
 NOTE_ID = Arg(integer(1, 2**53))
 
 
@@ -182,6 +190,24 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           satisfaction=Arg(integer(1, 5)), ease=Arg(integer(1, 5)),
           recommend=Arg(integer(0, 10))),
     _spec("survey.skip", CLIENT, {"wrap_up", "survey"}, "Leave without answering the survey."),
+    _spec("device.heartbeat", frozenset(ROLES), ALL_PHASES,
+          "A device agent or view is alive; with what it measures.",
+          device=Arg(device_id), kind=Arg(choice(*DEVICE_KINDS)),
+          label=Arg(text(120, min_len=0), default=""), fps=Arg(integer(0, 1000), default=None),
+          display=Arg(boolean, default=None), browser=Arg(text(120, min_len=0), default=""),
+          detail=Arg(text(300, min_len=0), default="")),
+    _spec("device.forget", ADMIN, ALL_PHASES, "Take a device off the room's list.",
+          device=Arg(device_id)),
+    _spec("pairing.start", ADMIN, ALL_PHASES,
+          "Show a pairing code for a tablet on the second display (five minutes)."),
+    _spec("pairing.cancel", ADMIN, ALL_PHASES, "Take the pairing code off the display."),
+    _spec("pairing.claim", ADMIN, ALL_PHASES,
+          "A tablet presents the pairing code (sent by /control/pair).",
+          code=Arg(text(32)), name=Arg(text(60), default="Tablet")),
+    _spec("tablet.revoke", ADMIN, ALL_PHASES, "Unpair a tablet: its credential stops working.",
+          tablet=NOTE_ID),
+    _spec("tablet.verify", frozenset({"counsellor", "admin"}), ALL_PHASES,
+          "Which paired tablet a credential belongs to.", token=Arg(text(200))),
 ]}
 
 

@@ -18,7 +18,9 @@ from typing import Any
 
 from . import commands
 from .exceptions import CommandError
+from .health import HealthCommands
 from .messages import Command, Reply, Update
+from .pairing import PairingCommands
 from .partners import Changes, PartnerCommands
 from .state import DEFAULT_LANGUAGE, Note, RoomState, Step, room_key
 from .store import Store, now
@@ -30,7 +32,7 @@ CREATES = frozenset({"session.start", "note.add", "step.add", "consent.request",
                      "partner.invite"})
 
 
-class RoomController(PartnerCommands):
+class RoomController(PartnerCommands, HealthCommands, PairingCommands):
     """Validates commands, persists them, and keeps the keyed state to publish."""
 
     def __init__(self, store: Store, room_id: str, room_name: str) -> None:
@@ -39,8 +41,9 @@ class RoomController(PartnerCommands):
         self.seq = 0
         self.kv: dict[str, Update] = {}
         self.state = RoomState(room_id=room_id, room_name=room_name)
-        self._load(room_id, room_name)
         self._handlers: dict[str, Callable[[dict[str, Any]], Changes]] = {
+            **self.health_handlers(),
+            **self.pairing_handlers(),
             "ping": lambda args: [],
             "checkin": self._checkin,
             "language.set": self._language,
@@ -61,6 +64,7 @@ class RoomController(PartnerCommands):
             "kiosk.reset": self._to_idle,
             **self.partner_handlers(),
         }
+        self._load(room_id, room_name)
 
     # -- reading ---------------------------------------------------------
     def _load(self, room_id: str, room_name: str) -> None:
@@ -91,6 +95,8 @@ class RoomController(PartnerCommands):
                 Step(r["id"], r["what"], r["who"], r["due"] or "")
                 for r in db["next_steps"].rows_where("session_id = ?", [sid], order_by="id")]
             values["partners"] = self.load_partners(sid)
+        values["devices"] = self.load_devices()
+        values["tablets"] = self.load_tablets()
         self.state.param.update(**values)
         for key, value in self.state.to_updates().items():
             self._publishable(key, value)
@@ -113,6 +119,14 @@ class RoomController(PartnerCommands):
         updates = [self._publishable(key, value) for key, value in changes]
         self.state.apply(changes)  # the controller's own sequence number is self.seq
         return Reply(cmd.id, True, self.seq, data=data), updates
+
+    def sweep(self) -> list[Update]:
+        """Expire what has a time to live (device presence, the pairing code on offer);
+        the bus calls this several times a second and publishes what it returns."""
+        changes = self.expire_devices() + self.expire_pairing()
+        updates = [self._publishable(key, value) for key, value in changes]
+        self.state.apply(changes)
+        return updates
 
     def _publishable(self, key: str, value: Any) -> Update:
         self.seq += 1

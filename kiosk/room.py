@@ -102,7 +102,8 @@ class Room:
             self.engine = MediaEngine(self.link, label=cfg.room_name,
                                       ice_servers=cfg.ice_servers, camera=cfg.camera,
                                       microphone=cfg.microphone,
-                                      microphone_format=cfg.microphone_format)
+                                      microphone_format=cfg.microphone_format,
+                                      camera_watch=cfg.camera_watch)
             await self.engine.start()
             self.port = cfg.http_port or free_port(cfg.http_address)
             origins = [f"{h}:{self.port}" for h in ("localhost", "127.0.0.1",

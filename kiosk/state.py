@@ -15,7 +15,7 @@ import param
 from param.parameterized import batch_call_watchers
 
 PHASES = ("idle", "welcome", "consulting", "wrap_up", "survey")
-ROLES = ("counsellor", "kiosk", "display", "media")
+ROLES = ("counsellor", "kiosk", "display", "media", "admin")
 DEFAULT_LANGUAGE = "de"
 
 
@@ -90,6 +90,70 @@ class Partner:
                 "state": self.state}
 
 
+#: Kinds of device that report health: the two kiosk browsers, tablets, the
+#: room camera (from the media engine) and device agents on the room PC.
+DEVICE_KINDS = ("touch", "display", "tablet", "camera", "agent")
+#: A camera slower than this (frames per second) raises an alert.
+MIN_CAMERA_FPS = 5
+
+
+@dataclass(frozen=True)
+class Device:
+    """A room device as its last heartbeat described it."""
+
+    id: str
+    kind: str
+    label: str = ""
+    online: bool = False
+    last_seen: str = ""
+    fps: int | None = None
+    display: bool | None = None
+    browser: str = ""
+    detail: str = ""
+
+    @property
+    def alert(self) -> str | None:
+        """What is wrong with it: offline, no_frames, no_display, or None."""
+        if not self.online:
+            return "offline"
+        if self.kind == "camera" and self.fps is not None and self.fps < MIN_CAMERA_FPS:
+            return "no_frames"
+        if self.display is False:
+            return "no_display"
+        return None
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Device:
+        fps, display = obj.get("fps"), obj.get("display")
+        return cls(id=str(obj["id"]), kind=str(obj["kind"]), label=str(obj.get("label") or ""),
+                   online=bool(obj.get("online")), last_seen=str(obj.get("last_seen") or ""),
+                   fps=None if fps is None else int(fps),
+                   display=None if display is None else bool(display),
+                   browser=str(obj.get("browser") or ""), detail=str(obj.get("detail") or ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "label": self.label, "online": self.online,
+                "last_seen": self.last_seen, "fps": self.fps, "display": self.display,
+                "browser": self.browser, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Tablet:
+    """A paired control tablet (its credential never leaves the controller)."""
+
+    id: int
+    name: str
+    paired_at: str = ""
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Tablet:
+        return cls(id=int(obj["id"]), name=str(obj["name"]),
+                   paired_at=str(obj.get("paired_at") or ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "paired_at": self.paired_at}
+
+
 #: Above these, /control warns that a partner's connection is poor.
 POOR = {"rtt_ms": 400, "loss_pct": 5, "fps_below": 10}
 
@@ -108,7 +172,7 @@ def room_key(room_id: str, *parts: object) -> str:
 
 #: Keyed lists: bus key segment -> (state field, item type).
 LISTS = {"notes": ("notes", Note), "steps": ("next_steps", Step),
-         "partners": ("partners", Partner)}
+         "partners": ("partners", Partner), "tablets": ("tablets", Tablet)}
 
 
 class RoomState(param.Parameterized):
@@ -129,12 +193,21 @@ class RoomState(param.Parameterized):
     quality = param.Dict(default={}, doc="Per partner id: rtt_ms, loss_pct, kbps, fps.")
     arrival = param.Dict(default=None, allow_None=True,
                          doc="How the client checked in: {'code': ...} or {'walk_in': True}.")
+    devices = param.Dict(default={}, doc="Per device id: its Device (health).")
+    tablets = param.List(default=[], item_type=Tablet, doc="Paired control tablets.")
+    pairing = param.Dict(default=None, allow_None=True,
+                         doc="The pairing code on offer: {'code', 'expires'}, or None.")
     seq = param.Integer(default=0, doc="Bus sequence number of the last applied update.")
     synced = param.Boolean(default=False, doc="True while the mirror follows a live controller.")
 
     @property
     def visible_notes(self) -> list[Note]:
         return [n for n in self.notes if n.visible]
+
+    @property
+    def alerts(self) -> list[Device]:
+        """Devices with something wrong, in a stable order."""
+        return [d for _, d in sorted(self.devices.items()) if d.alert]
 
     @property
     def pending_consent(self) -> Partner | None:
@@ -164,6 +237,12 @@ class RoomState(param.Parameterized):
             out[room_key(rid, "partners", partner.id)] = partner.to_dict()
         for partner_id, measured in self.quality.items():
             out[room_key(rid, "quality", partner_id)] = measured
+        for device_id, device in self.devices.items():
+            out[room_key(rid, "devices", device_id)] = device.to_dict()
+        for tablet in self.tablets:
+            out[room_key(rid, "tablets", tablet.id)] = tablet.to_dict()
+        if self.pairing:
+            out[room_key(rid, "pairing")] = self.pairing
         return out
 
     def apply(self, items: Iterable[tuple[str, Any]], *, replace: bool = False,
@@ -174,8 +253,8 @@ class RoomState(param.Parameterized):
         if replace:
             values.update(session_id=None, session_started=None, language=DEFAULT_LANGUAGE,
                           privacy=False, phase="idle", arrival=None, camera_on=True,
-                          mic_on=True, quality={})
-            lists = {"notes": {}, "next_steps": {}, "partners": {}}
+                          mic_on=True, quality={}, devices={}, pairing=None)
+            lists = {"notes": {}, "next_steps": {}, "partners": {}, "tablets": {}}
         for key, value in items:
             self._fold(values, lists, key, value)
         for name, by_id in lists.items():
@@ -226,6 +305,15 @@ class RoomState(param.Parameterized):
             else:
                 quality[int(parts[3])] = value
             values["quality"] = quality
+        elif field == "devices" and len(parts) == 4:
+            devices = dict(values.get("devices", self.devices))
+            if value is None:
+                devices.pop(parts[3], None)
+            else:
+                devices[parts[3]] = Device.from_dict(value)
+            values["devices"] = devices
+        elif field == "pairing":
+            values["pairing"] = value or None
         elif field in LISTS and len(parts) == 4:
             name, kind = LISTS[field]
             if name not in lists:

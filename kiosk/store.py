@@ -84,12 +84,31 @@ def _m005_room_camera_microphone(db: sqlite_utils.Database) -> None:
     db["rooms"].add_column("mic_on", int, not_null_default=1)
 
 
+def _m006_devices_pairing(db: sqlite_utils.Database) -> None:
+    # Health of room devices: what each last reported (presence itself lives in memory).
+    db["devices"].create({
+        "id": str, "room_id": str, "kind": str, "label": str, "first_seen": str,
+        "last_seen": str, "info": str,
+    }, pk="id")
+    # A pairing code is kept only as a hash; it works once, for five minutes.
+    db["pairing_codes"].create({
+        "code_hash": str, "room_id": str, "created_at": str, "expires_at": str, "used_at": str,
+    }, pk="code_hash")
+    # Paired tablets: the credential is kept only as a hash, bound to the room.
+    db["tablets"].create({
+        "id": int, "room_id": str, "name": str, "token_hash": str, "paired_at": str,
+        "revoked_at": str, "last_seen": str,
+    }, pk="id")
+    db["tablets"].create_index(["token_hash"], unique=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_rooms_sessions_notes", _m001_rooms_sessions_notes),
     ("002_survey_answers", _m002_survey_answers),
     ("003_arrival_partners_consent", _m003_arrival_partners_consent),
     ("004_invitations_admission", _m004_invitations_admission),
     ("005_room_camera_microphone", _m005_room_camera_microphone),
+    ("006_devices_pairing", _m006_devices_pairing),
 ]
 
 

@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -137,6 +138,15 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """``until`` for tests outside an event loop (a room in a thread, a browser)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.01)
+
+
 class ThreadedRoom:
     """A whole room (controller, bus, pages) on its own loop in a thread."""
 
@@ -175,8 +185,10 @@ class ThreadedRoom:
 
 @pytest.fixture
 def room_config(data_dir: Path, port: int) -> RoomConfig:
+    # The camera's watchdog draws the test pattern 30 times a second; tests of
+    # health turn it on where they need the frame rate.
     return RoomConfig(data_dir=data_dir, http_port=port, bus_router="tcp://127.0.0.1:0",
-                      bus_pub="tcp://127.0.0.1:0")
+                      bus_pub="tcp://127.0.0.1:0", camera_watch=False)
 
 
 @pytest.fixture

@@ -32,7 +32,17 @@ VALID_ARGS = {
     "partner.quality": {"partner": 3, "rtt_ms": 12, "loss_pct": 0, "kbps": 800, "fps": 30},
     "invite.revoke": {"partner": 4},
     "invite.claim": {"token": "set by room_in"},
+    "device.heartbeat": {"device": "touch", "kind": "touch", "browser": "Chromium 140"},
+    "device.forget": {"device": "camera"},
+    "pairing.start": {}, "pairing.cancel": {},
+    "pairing.claim": {"code": "set by room_in", "name": "Tablet Raum 1"},
+    "tablet.revoke": {"tablet": 1},
+    "tablet.verify": {"token": "set by room_in"},
 }
+#: Set by room_in from earlier replies: a pairing code on offer, a tablet's credential.
+LATER = {"invite.claim": ("token", "test_token"), "pairing.claim": ("code", "test_code"),
+         "tablet.verify": ("token", "test_credential")}
+READ_ONLY = {"ping", "tablet.verify"}
 
 PARTNER = {"name": "Herr Kaya", "agency": "Jobcenter", "purpose": "Bürgergeld"}
 IN_SESSION = [("session.start", "counsellor", {}),
@@ -44,12 +54,17 @@ IN_SESSION = [("session.start", "counsellor", {}),
               ("partner.invite", "counsellor", {"agency": "Rentenversicherung"}),  # 3: lobby
               ("invite.claim", "media", {}),
               ("partner.invite", "counsellor", {"agency": "IHK"})]  # 4: link unused
+#: In every phase: a camera reports, tablet 1 is paired, and a fresh code is on offer.
+DEVICES = [("device.heartbeat", "media", {"device": "camera", "kind": "camera", "fps": 30}),
+           ("pairing.start", "admin", {}), ("pairing.claim", "admin", {}),
+           ("pairing.start", "admin", {})]
 TO_PHASE = {
-    "idle": [],
-    "welcome": [("checkin", "kiosk", {"walk_in": True})],
-    "consulting": IN_SESSION,
-    "wrap_up": [*IN_SESSION, ("session.end", "counsellor", {})],
-    "survey": [*IN_SESSION, ("session.end", "counsellor", {}), ("survey.begin", "kiosk", {})],
+    "idle": DEVICES,
+    "welcome": [*DEVICES, ("checkin", "kiosk", {"walk_in": True})],
+    "consulting": DEVICES + IN_SESSION,
+    "wrap_up": [*DEVICES, *IN_SESSION, ("session.end", "counsellor", {})],
+    "survey": [*DEVICES, *IN_SESSION, ("session.end", "counsellor", {}),
+               ("survey.begin", "kiosk", {})],
 }
 
 
@@ -61,12 +76,17 @@ def dump(store: Store) -> dict[str, list]:
 def room_in(phase: str, store: Store) -> RoomController:
     ctl = RoomController(store, "r1", "Raum 1")
     for name, role, args in TO_PHASE[phase]:
-        if name == "invite.claim":
-            args = {"token": ctl.test_token}
+        if name in LATER:
+            arg, attr = LATER[name]
+            args = {**args, arg: getattr(ctl, attr)}
         reply, _ = ctl.handle(Command(name, args, role))
         assert reply.ok, reply
         if name == "partner.invite":
             ctl.test_token = reply.data["token"]  # the last link, still unused
+        elif name == "pairing.start":
+            ctl.test_code = reply.data["code"]  # the last code, still on offer
+        elif name == "pairing.claim":
+            ctl.test_credential = reply.data["token"]
     assert ctl.state.phase == phase
     return ctl
 
@@ -84,13 +104,14 @@ def test_command_in_phase(name, role, phase, tmp_path):
     spec = COMMANDS[name]
     before_state, before_db, before_seq = ctl.state.to_updates(), dump(store), ctl.seq
     args = VALID_ARGS[name]
-    if name == "invite.claim":
-        args = {"token": getattr(ctl, "test_token", "no-link-in-this-phase")}
+    if name in LATER:
+        arg, attr = LATER[name]
+        args = {**args, arg: getattr(ctl, attr, "no-such-secret-in-this-phase")}
     reply, updates = ctl.handle(Command(name, args, role))
     if role in spec.roles and phase in spec.phases:
         assert reply.ok, reply.error
         assert reply.seq == ctl.seq == before_seq + len(updates)
-        if name != "ping":
+        if name not in READ_ONLY:
             assert updates, "an accepted change publishes updates"
     else:
         assert not reply.ok
@@ -179,7 +200,8 @@ def test_back_to_idle_wipes_everything_personal(tmp_path):
     s = ctl.state
     assert (s.phase, s.language, s.privacy, s.notes, s.next_steps, s.session_id, s.partners,
             s.arrival) == ("idle", "de", False, [], [], None, [], None)
-    assert all(k.split("/")[2] in ("info", "phase", "language", "privacy", "camera", "mic")
+    assert all(k.split("/")[2] in ("info", "phase", "language", "privacy", "camera", "mic",
+                                   "devices", "tablets", "pairing")
                for k in ctl.kv)
     session = next(iter(store.db["sessions"].rows))
     assert session["ended_at"] and session["closed_at"]

@@ -31,6 +31,7 @@ from . import relay
 from .gate import Gate, GatedTrack
 from .quality import Sample, measure
 from .source import RoomMedia, open_room_media
+from .watchdog import CameraWatch
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,9 @@ class MediaEngine:
 
     def __init__(self, link: RoomLink, *, label: str, ice_servers: tuple[str, ...] = (),
                  camera: str | None = None, microphone: str | None = None,
-                 microphone_format: str = "alsa") -> None:
+                 microphone_format: str = "alsa", camera_watch: bool = True) -> None:
         self.link = link
+        self.camera_watch = camera_watch
         self.label = label
         # Explicit ICE servers (none by default): aiortc would otherwise ask a public
         # STUN server, and the room must not talk to hosts it was not told about.
@@ -101,12 +103,17 @@ class MediaEngine:
         self.reconnect_grace = 60.0
         self._watcher = None
         self._quality: asyncio.Task | None = None
+        self.watchdog: CameraWatch | None = None
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self, quality_every: float = 2.0) -> None:
         self.media = open_room_media(self.label, self.camera, self.microphone,
                                      self.microphone_format)
         self._quality = asyncio.ensure_future(self._watch_quality(quality_every))
+        self.watchdog = CameraWatch(self.link, self.media.video, self.relay,
+                                    label=self.camera or "Testbild (synthetisch)",
+                                    count=self.camera_watch)
+        self.watchdog.start()
         self._watcher = self.link.state.param.watch(
             self._update_gates, ["partners", "privacy", "phase", "camera_on", "mic_on"])
         self._update_gates()
@@ -115,6 +122,9 @@ class MediaEngine:
         if self._quality is not None:
             self._quality.cancel()
             self._quality = None
+        if self.watchdog is not None:
+            await self.watchdog.stop()
+            self.watchdog = None
         if self._watcher is not None:
             self.link.state.param.unwatch(self._watcher)
             self._watcher = None

@@ -1,0 +1,147 @@
+"""Pairing a control tablet with the room, and the credentials that come of it.
+
+Facility staff ask for a code (/admin or ``kiosk devices pair``); the second
+display shows it with a QR code for five minutes. The tablet types it on
+/control/pair and receives a device credential: 256 random bits, bound to this
+room and kept here only as a SHA-256 hash. A code works once; /admin lists the
+paired tablets and revokes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .exceptions import CommandError
+from .state import RoomState, Tablet
+from .store import Store, now
+
+Changes = list[tuple[str, Any]]
+Result = Changes | tuple[Changes, dict[str, Any]]
+
+#: Letters and digits that cannot be mistaken for each other (no 0/O, 1/I/L).
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+#: How long a pairing code works, in seconds.
+CODE_LIFETIME = 300.0
+
+#: Why a code was refused: error code -> what the tablet shows.
+PAIRING_ERRORS = {
+    "pairing_wrong": "Dieser Code stimmt nicht. Bitte prüfen Sie ihn auf der zweiten Anzeige.",
+    "pairing_used": "Dieser Code wurde schon benutzt. Bitte lassen Sie einen neuen anzeigen.",
+    "pairing_expired": "Dieser Code ist abgelaufen. Bitte lassen Sie einen neuen anzeigen.",
+}
+
+
+def normalise_code(code: str) -> str:
+    """A code as typed (any case, spaces or dashes) in its canonical form."""
+    return "".join(c for c in code.upper() if c not in " -")
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class PairingCommands:
+    """Handlers for pairing and tablet credentials; mixed into the room controller."""
+
+    store: Store
+    state: RoomState
+    _key: Callable[..., str]
+    _find: Callable[[list, int, str], Any]
+    drop_device: Callable[[str], Changes]
+
+    def pairing_handlers(self) -> dict[str, Callable[[dict[str, Any]], Result]]:
+        self._pairing_deadline = 0.0
+        return {"pairing.start": self._pairing_start, "pairing.cancel": self._pairing_cancel,
+                "pairing.claim": self._pairing_claim, "tablet.revoke": self._tablet_revoke,
+                "tablet.verify": self._tablet_verify}
+
+    def load_tablets(self) -> list[Tablet]:
+        """Paired tablets; a code on offer before a restart is void (only its hash was kept)."""
+        with self.store.transaction() as db:
+            db.conn.execute("UPDATE pairing_codes SET expires_at = ? WHERE used_at IS NULL "
+                            "AND expires_at > ?", [now(), now()])
+        return [Tablet(r["id"], r["name"], r["paired_at"])
+                for r in self.store.db["tablets"].rows_where(
+                    "room_id = ? AND revoked_at IS NULL", [self.state.room_id], order_by="id")]
+
+    def _pairing_start(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        created = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        expires = (created + dt.timedelta(seconds=CODE_LIFETIME)).isoformat()
+        with self.store.transaction() as db:
+            # One code on offer at a time: the one shown before stops working.
+            db.conn.execute("UPDATE pairing_codes SET expires_at = ? WHERE room_id = ? AND "
+                            "used_at IS NULL AND expires_at > ?",
+                            [created.isoformat(), self.state.room_id, created.isoformat()])
+            self.store.insert("pairing_codes", {
+                "code_hash": digest(code), "room_id": self.state.room_id,
+                "created_at": created.isoformat(), "expires_at": expires, "used_at": None})
+        self._pairing_deadline = time.monotonic() + CODE_LIFETIME
+        offer = {"code": code, "expires": expires}
+        return [(self._key("pairing"), offer)], dict(offer)
+
+    def _pairing_cancel(self, args: dict[str, Any]) -> Changes:
+        if not self.state.pairing:
+            return []
+        with self.store.transaction() as db:
+            db.conn.execute("UPDATE pairing_codes SET expires_at = ? WHERE code_hash = ?",
+                            [now(), digest(self.state.pairing["code"])])
+        return [(self._key("pairing"), None)]
+
+    def _pairing_claim(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        code = normalise_code(args["code"])
+        row = None
+        if len(code) == CODE_LENGTH and set(code) <= set(CODE_ALPHABET):
+            row = self.store.db.execute(
+                "SELECT * FROM pairing_codes WHERE code_hash = ? AND room_id = ?",
+                [digest(code), self.state.room_id]).fetchone()
+        if row is None:
+            raise CommandError("pairing_wrong", PAIRING_ERRORS["pairing_wrong"])
+        _, _, _, expires_at, used_at = row
+        if used_at:
+            raise CommandError("pairing_used", PAIRING_ERRORS["pairing_used"])
+        if expires_at <= now():
+            raise CommandError("pairing_expired", PAIRING_ERRORS["pairing_expired"])
+        token, paired = secrets.token_urlsafe(32), now()
+        with self.store.transaction():
+            self.store.db.conn.execute("UPDATE pairing_codes SET used_at = ? WHERE code_hash = ?",
+                                       [paired, digest(code)])
+            tablet_id = self.store.insert("tablets", {
+                "room_id": self.state.room_id, "name": args["name"], "token_hash": digest(token),
+                "paired_at": paired})
+        tablet = Tablet(tablet_id, args["name"], paired)
+        changes: Changes = [(self._key("tablets", tablet_id), tablet.to_dict())]
+        if self.state.pairing and self.state.pairing["code"] == code:
+            changes.append((self._key("pairing"), None))
+        return changes, {"tablet": tablet_id, "name": args["name"], "token": token}
+
+    def _tablet_revoke(self, args: dict[str, Any]) -> Changes:
+        tablet = self._find(self.state.tablets, args["tablet"], "paired tablet")
+        with self.store.transaction():
+            self.store.update("tablets", tablet.id, {"revoked_at": now()})
+        # Its health entry goes too: a revoked tablet is gone, not offline.
+        return [(self._key("tablets", tablet.id), None), *self.drop_device(f"tablet-{tablet.id}")]
+
+    def _tablet_verify(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        """Which paired tablet a credential belongs to (for /control); refused if revoked."""
+        row = self.store.db.execute(
+            "SELECT id, name, revoked_at FROM tablets WHERE token_hash = ? AND room_id = ?",
+            [digest(args["token"]), self.state.room_id]).fetchone()
+        if row is None:
+            raise CommandError("credential_unknown", "this tablet is not paired with this room")
+        if row[2]:
+            raise CommandError("credential_revoked", "this tablet's pairing was revoked")
+        return [], {"tablet": row[0], "name": row[1]}
+
+    def expire_pairing(self, at: float | None = None) -> Changes:
+        """Take a code off the display once it no longer works."""
+        at = time.monotonic() if at is None else at
+        if self.state.pairing and at >= self._pairing_deadline:
+            return [(self._key("pairing"), None)]
+        return []
