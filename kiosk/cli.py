@@ -346,8 +346,7 @@ def invite(ctx: click.Context, agency: str, name: str, purpose: str, minutes: in
     if not reply.ok:
         click.echo(f"refused ({reply.code}): {reply.error}", err=True)
         sys.exit(1)
-    base = info.get("urls", {}).get("kiosk", "").rsplit("/", 1)[0]
-    click.echo(f"partner {reply.data['id']}: {base}{reply.data['link']} "
+    click.echo(f"partner {reply.data['id']}: {info.get('base_url', '')}{reply.data['link']} "
                f"(valid until {reply.data['expires']})")
 
 

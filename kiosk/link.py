@@ -33,6 +33,8 @@ class RoomLink:
         self.kiosk_idle: tuple[float, float] = (120.0, 20.0)
         #: The agency that runs the room, for the screens; set by the room.
         self.agency = ""
+        #: How tablets and partners reach the page server (scheme, host, port); set by the room.
+        self.base_url = ""
         #: In a demo room: lets a simulated partner answer a link (url, agency).
         self.simulate_partner: Callable[[str, str], None] | None = None
         self.mirror = Mirror(self.state, router, pub, context=context, silence=silence)

@@ -74,7 +74,8 @@ class Room:
         host = self.config.http_address
         host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "") else host
         base = f"http://{host}:{self.port}"
-        return {name: f"{base}/{name}" for name in ("kiosk", "control", "display", "healthz")}
+        return {name: f"{base}/{name}"
+                for name in ("kiosk", "control", "display", "admin", "healthz")}
 
     async def start(self) -> None:
         cfg = self.config
@@ -117,6 +118,7 @@ class Room:
                 extra_routes=routes(self.engine))
             self.server.start()
             self.link.urls = self.urls
+            self.link.base_url = cfg.public_url or self.urls["kiosk"].rsplit("/", 1)[0]
             if cfg.demo:
                 self.link.simulate_partner = self._simulate_partner
         self._write_runtime()
@@ -154,7 +156,8 @@ class Room:
     def _write_runtime(self) -> None:
         router, pub = self.endpoints
         info = {"room_id": self.config.room_id, "pid": os.getpid(),
-                "bus": {"router": router, "pub": pub}, "urls": self.urls}
+                "bus": {"router": router, "pub": pub}, "urls": self.urls,
+                "base_url": self.link.base_url if self.link else ""}
         path = self.config.runtime_path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

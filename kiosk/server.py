@@ -17,10 +17,11 @@ from panel.io.server import WSHandler, get_server
 from tornado.ioloop import IOLoop
 
 from .link import RoomLink
-from .views import ControlView, DisplayView, KioskView
+from .pairing_page import routes as pairing_routes
+from .views import AdminView, ControlView, DisplayView, KioskView
 
 PAGES = {"kiosk": (KioskView, "Kiosk"), "control": (ControlView, "Beratung"),
-         "display": (DisplayView, "Anzeige")}
+         "display": (DisplayView, "Anzeige"), "admin": (AdminView, "Verwaltung")}
 
 
 class NoDelayWSHandler(WSHandler):
@@ -73,7 +74,7 @@ def build_server(link: RoomLink, *, address: str, port: int, origins: list[str],
         routes, port=port, address=address, websocket_origin=origins, title=titles,
         loop=loop or IOLoop.current(), start=False, show=False,
         extra_patterns=[(r"/healthz", HealthHandler, {"health": health}),
-                        *(extra_routes or [])],
+                        *pairing_routes(link), *(extra_routes or [])],
         # A closed tab's session (and its watchers on the shared state) goes
         # within seconds, not Bokeh's default quarter of a minute.
         check_unused_sessions_milliseconds=1000, unused_session_lifetime_milliseconds=2000,

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-PAGES = ["kiosk", "control", "display"]
+PAGES = ["kiosk", "control", "display", "admin"]
 
 
 def get(url: str) -> tuple[int, str, str]:

@@ -9,6 +9,8 @@ session cannot stop the others, and all are removed when the session ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import html
 import logging
 from collections.abc import Callable, Iterable
@@ -18,7 +20,8 @@ import param
 
 from ..exceptions import BusError
 from ..link import RoomLink
-from ..state import Note, Step
+from ..state import Device, Note, Step
+from .beacon import Beacon
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,27 @@ p.empty { font-size: 1.2rem; color: var(--muted); font-style: italic; }
 
 def escape(text: str) -> str:
     return html.escape(text, quote=True)
+
+
+def local_time(iso: str) -> str:
+    """A stored UTC time as the room's local clock time (with the date if not today)."""
+    try:
+        when = dt.datetime.fromisoformat(iso).astimezone()
+    except (TypeError, ValueError):
+        return "–"
+    if when.date() == dt.datetime.now().astimezone().date():
+        return when.strftime("%H:%M:%S")
+    return when.strftime("%d.%m.%Y %H:%M")
+
+
+def alert_text(device: Device) -> str:
+    """One device's problem in words, e.g. ``Touchscreen offline seit 10:31:05``."""
+    name = device.label or device.id
+    if device.alert == "offline":
+        return f"{name} offline seit {local_time(device.last_seen)}"
+    if device.alert == "no_frames":
+        return f"{name} liefert keine Bilder ({device.fps or 0} Bilder/s)"
+    return f"{name}: {device.detail or 'Anzeige nicht verbunden'}"
 
 
 def items_html(notes: Iterable[Note], steps: Iterable[Step], *, notes_title: str,
@@ -153,7 +177,11 @@ class RoomView(pn.viewable.Viewer):
             self.error = "" if reply.ok else self.refused_text(reply.error)
             if reply.ok and then is not None:
                 then()
-        task = asyncio.ensure_future(settle())
+        self.act_async(settle())
+
+    def act_async(self, coro) -> None:
+        """Run a coroutine for this session, kept until it is done."""
+        task = asyncio.ensure_future(coro)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -161,3 +189,19 @@ class RoomView(pn.viewable.Viewer):
 
     def refused_text(self, reason: str) -> str:
         return f"Abgelehnt: {reason}"
+
+    def beacon(self, device: str, kind: str, label: str) -> Beacon:
+        """This page's heartbeat, reported as the room device ``device``."""
+        def beat(info: dict[str, str]) -> None:
+            try:
+                future = self.link.post(self.role, "device.heartbeat", device=device, kind=kind,
+                                        label=label, browser=info["browser"],
+                                        detail=f"Bildschirm {info['screen']}")
+            except BusError:
+                return  # the room notices the silence
+
+            async def settle() -> None:
+                with contextlib.suppress(BusError):
+                    await self.link.client.settle(future, 3.0)
+            self.act_async(settle())
+        return Beacon(on_beat=beat)

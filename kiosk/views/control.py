@@ -7,14 +7,15 @@ to the controller; a refusal is shown with its reason.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import panel as pn
 import param
 
+from ..exceptions import BusError
+from ..pairing_page import cookie_name
 from ..state import is_poor
-from .base import STYLES, RoomView, escape
+from .base import STYLES, RoomView, alert_text, escape
 from .itemlist import ItemList
 
 CONSENT_LABELS = {"pending": "Zustimmung erfragt", "granted": "zugestimmt",
@@ -47,6 +48,7 @@ class ControlView(RoomView):
     partner_agency = param.String(default="", doc="Partner to ask in: agency.")
     partner_role = param.String(default="", doc="Partner to ask in: role.")
     partner_purpose = param.String(default="", doc="Why the partner should join.")
+    tablet = param.String(default="", doc="Name of this paired tablet, once verified.")
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
@@ -117,13 +119,19 @@ class ControlView(RoomView):
                                                    description=None),
                    self._add_step, sizing_mode="stretch_width"),
             self._steps, self._partner_form, sizing_mode="stretch_width")
-        self._layout = pn.Column(
-            self._status, pn.Row(self._start, self._end, self._privacy, self._camera, self._mic,
-                                 self._reset),
-            self._error, self._editor, sizing_mode="stretch_both",
-            styles={"padding": "1.5rem 2rem"})
+        self._alerts = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
+                                    css_classes=["control-alerts"], visible=False)
+        self._controls = pn.Column(
+            self._status, self._alerts,
+            pn.Row(self._start, self._end, self._privacy, self._camera, self._mic, self._reset),
+            self._error, self._editor, sizing_mode="stretch_both")
+        self._layout = pn.Column(self._controls, sizing_mode="stretch_both",
+                                 styles={"padding": "1.5rem 2rem"})
         self.watch_state(self._render, "phase", "privacy", "room_name", "synced", "arrival",
                          "camera_on", "mic_on")
+        self.watch_state(self._render_alerts, "devices")
+        self._render_alerts()
+        self._check_pairing()
         self.watch_state(self._render_items, "notes", "next_steps", "partners", "quality")
         self.param.watch(self._show_error, "error")
         self._render()
@@ -139,8 +147,9 @@ class ControlView(RoomView):
         if s.arrival:
             arrival = (f" · Termin-Code <b>{escape(s.arrival['code'])}</b>"
                        if s.arrival.get("code") else " · ohne Termin")
+        tablet = f" · Tablet {escape(self.tablet)}" if self.tablet else ""
         self._status.object = (
-            f"<div class='room'>{escape(s.room_name)}</div>"
+            f"<div class='room'>{escape(s.room_name)}{tablet}</div>"
             f"<h1>Beratung</h1><span class='phase'>{PHASE_LABELS[s.phase]}</span>"
             f"{arrival}{online}")
         self._start.visible = s.phase in ("idle", "welcome")
@@ -151,6 +160,42 @@ class ControlView(RoomView):
         self._camera.label = "Kamera aus" if s.camera_on else "Kamera an"
         self._mic.label = "Mikrofon stumm" if s.mic_on else "Mikrofon an"
         self._editor.visible = s.phase in ("consulting", "wrap_up")
+
+    def _render_alerts(self, *events) -> None:
+        alerts = self.state.alerts
+        self._alerts.object = ("<p class='notice' role='alert'>⚠ Technik: " + "; ".join(
+            escape(alert_text(d)) for d in alerts) + ". Die Haustechnik sieht Details auf "
+            "/admin.</p>") if alerts else ""
+        self._alerts.visible = bool(alerts)
+
+    # -- the tablet's pairing ------------------------------------------------------
+    def _check_pairing(self) -> None:
+        """A paired tablet reports its health; a revoked one gets no controls."""
+        if pn.state.curdoc is None or pn.state.curdoc.session_context is None:
+            return  # not served (a notebook or a test of the view): no tablet to check
+        token = pn.state.cookies.get(cookie_name(self.state.room_id))
+        if not token:
+            return  # not a paired tablet (on the room PC itself, or in the demo)
+        self._layout[:] = [pn.pane.HTML("<p>Tablet wird geprüft …</p>", stylesheets=[STYLES])]
+
+        async def check() -> None:
+            try:
+                reply = await self.link.send(self.role, "tablet.verify", token=token)
+            except BusError:
+                reply = None
+            if reply is not None and reply.ok:
+                self.tablet = reply.data["name"]
+                self._layout[:] = [self._controls, self.beacon(
+                    f"tablet-{reply.data['tablet']}", "tablet", reply.data["name"])]
+                self._render()
+                return
+            why = ("Der Raum antwortet nicht. Bitte die Seite neu laden." if reply is None
+                   else "Dieses Tablet ist nicht (mehr) mit dem Raum gekoppelt.")
+            self._layout[:] = [pn.pane.HTML(
+                f"<h1>Beratung</h1><p class='notice' role='alert'>{escape(why)}</p>"
+                "<p><a href='/control/pair'>Tablet neu koppeln</a></p>", stylesheets=[STYLES],
+                css_classes=["control-unpaired"])]
+        self.act_async(check())
 
     def _render_items(self, *events) -> None:
         self._notes.items = [
@@ -198,8 +243,7 @@ class ControlView(RoomView):
             if not reply.ok:
                 self.error = self.refused_text(reply.error)
                 return
-            base = self.link.urls.get("kiosk", "").rsplit("/", 1)[0]
-            url, agency = base + reply.data["link"], self.partner_agency
+            url, agency = self.link.base_url + reply.data["link"], self.partner_agency
             self._link.object = (f"<p>Link für {escape(agency)} (einmal gültig, "
                                  f"bis {escape(reply.data['expires'])}):<br>"
                                  f"<code>{escape(url)}</code></p>")
@@ -207,8 +251,7 @@ class ControlView(RoomView):
             self._bot_target = (url, agency)
             self.param.update(partner_name="", partner_agency="", partner_role="",
                               partner_purpose="", error="")
-        self._pending.add(task := asyncio.ensure_future(show()))
-        task.add_done_callback(self._pending.discard)
+        self.act_async(show())
 
     def _on_ask(self, event) -> None:
         self.act("consent.request", name=self.partner_name, agency=self.partner_agency,

@@ -8,10 +8,32 @@ screen shows only a notice.
 from __future__ import annotations
 
 import panel as pn
+import segno
 
 from ..i18n import direction, t
-from .base import STYLES, RoomView, escape, items_html
+from .base import STYLES, RoomView, escape, items_html, local_time
 from .tiles import PartnerTiles
+
+PAIRING_STYLES = """
+.pairing { display: flex; gap: 2rem; align-items: center; background: #eef3f8;
+           border: 3px solid #0b5cad; border-radius: 8px; padding: 1.2rem 1.6rem; }
+.pairing .code { font: 700 3.2rem/1.1 "DejaVu Sans Mono", monospace; letter-spacing: .12em; }
+.pairing p { font-size: 1.3rem; margin: .3rem 0; }
+.pairing svg { background: #fff; flex: none; }
+"""
+
+
+def pairing_html(offer: dict[str, str], base_url: str) -> str:
+    """The pairing code, large and as a QR code that opens /control/pair with it."""
+    code = offer["code"]
+    qr = segno.make(f"{base_url}/control/pair?code={code}", error="m")
+    svg = qr.svg_inline(scale=5, title="QR-Code zum Koppeln des Tablets")
+    shown = escape(f"{code[:4]} {code[4:]}")
+    return (f"<div class='pairing' role='status'>{svg}<div>"
+            f"<p>Tablet koppeln: auf dem Tablet <b>{escape(base_url)}/control/pair</b> "
+            f"öffnen und diesen Code eingeben (oder den QR-Code scannen):</p>"
+            f"<p class='code' aria-label='Code {escape(' '.join(code))}'>{shown}</p>"
+            f"<p>Gültig bis {escape(local_time(offer['expires']))} Uhr, einmal.</p></div></div>")
 
 
 class DisplayView(RoomView):
@@ -27,15 +49,26 @@ class DisplayView(RoomView):
         self._body = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
                                   css_classes=["display-body"])
         self._tiles = PartnerTiles(sizing_mode="stretch_width", css_classes=["partner-tiles"])
-        self._layout = pn.Column(self._header, self._tiles, self._body,
+        self._pairing = pn.pane.HTML(sizing_mode="stretch_width", visible=False,
+                                     stylesheets=[STYLES, PAIRING_STYLES])
+        self._layout = pn.Column(self._header, self._pairing, self._tiles, self._body,
+                                 self.beacon("display", "display", "Zweite Anzeige"),
                                  sizing_mode="stretch_both",
                                  styles={"padding": "2rem 3rem", "background": "#ffffff"})
         self.watch_state(self._render, "phase", "language", "room_name", "privacy", "notes",
                          "next_steps", "partners")
+        self.watch_state(self._render_pairing, "pairing")
         self._render()
+        self._render_pairing()
 
     def __panel__(self):
         return self._layout
+
+    def _render_pairing(self, *events) -> None:
+        offer = self.state.pairing
+        if offer:
+            self._pairing.object = pairing_html(offer, self.link.base_url)
+        self._pairing.visible = bool(offer)
 
     def _render(self, *events) -> None:
         state, lang = self.state, self.state.language

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import panel as pn
 import param
 
 from ..commands import appointment_code
@@ -48,6 +49,8 @@ class KioskView(RoomView):
         self._screen = KioskScreen(on_action=self._on_action, sizing_mode="stretch_both",
                                    min_height=600)
         self._thanks: asyncio.TimerHandle | None = None
+        self._root = pn.Column(self._screen, self.beacon("touch", "touch", "Touchscreen"),
+                               sizing_mode="stretch_both", margin=0)
         self.watch_state(self._on_phase, "phase")
         self.watch_state(self._render, "language", "room_name", "privacy", "notes",
                          "next_steps", "partners", "arrival")
@@ -56,7 +59,7 @@ class KioskView(RoomView):
         self._render()
 
     def __panel__(self):
-        return self._screen
+        return self._root
 
     @property
     def choices(self) -> KioskChoices:
