@@ -27,11 +27,15 @@ fi
 install -m 0644 "$here/devices/70-kiosk-camera.rules" /etc/udev/rules.d/
 udevadm control --reload && udevadm trigger --subsystem-match=video4linux || true
 install -m 0644 "$here/devices/kiosk.service" "$here/devices/kiosk-browser@.service" \
-  "$here/devices/unclutter.service" /etc/systemd/system/
+  "$here/devices/kiosk-agent.service" "$here/devices/unclutter.service" /etc/systemd/system/
 install -m 0644 "$here/devices/browser-kiosk.env" "$here/devices/browser-display.env" /etc/kiosk/
 systemctl daemon-reload
-systemctl enable --now kiosk.service
+systemctl enable --now kiosk.service kiosk-agent.service
 systemctl enable kiosk-browser@kiosk.service kiosk-browser@display.service unclutter.service
 
 sudo -u kiosk /opt/kiosk/.venv/bin/kiosk devices scan
+echo "Assign the devices to their roles, e.g.:"
+echo "  sudo -u kiosk /opt/kiosk/.venv/bin/kiosk devices scan --data-dir /var/lib/kiosk \\"
+echo "    --assign camera=/dev/kiosk-camera --assign kiosk-screen=card0-HDMI-A-1 \\"
+echo "    --assign second-display=card0-DP-1 --assign touch=event5"
 sudo -u kiosk /opt/kiosk/.venv/bin/kiosk devices check --data-dir /var/lib/kiosk

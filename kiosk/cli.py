@@ -186,6 +186,8 @@ def status(as_json: bool, data_dir: Path) -> None:
         "next_steps": [s.to_dict() for s in state.next_steps],
         "partners": [{**p.to_dict(), "status": partner_status(p),
                       "media": media.get(str(p.id), {})} for p in state.partners],
+        "devices": [d.to_dict() | {"alert": d.alert} for _, d in sorted(state.devices.items())],
+        "tablets": [t.to_dict() for t in state.tablets],
         "bus": info["bus"], "urls": info.get("urls", {}),
     }
     if as_json:
@@ -204,6 +206,15 @@ def status(as_json: bool, data_dir: Path) -> None:
         counters = ", ".join(f"{k} {v}" for k, v in p["media"].items()) or "no media"
         click.echo(f"partner  {p['id']} {p['agency']} {p['name']}: {p['state']}, consent "
                    f"{p['consent']}{', admitted' if p['admitted'] else ''} ({counters})")
+    for d in out["devices"]:
+        extra = ", ".join(x for x in (f"{d['fps']} fps" if d["fps"] is not None else "",
+                                      d["browser"], d["detail"]) if x)
+        click.echo(f"device   {d['id']} ({d['kind']}): "
+                   f"{'online' if d['online'] else 'OFFLINE since ' + d['last_seen']}"
+                   f"{' ALERT ' + d['alert'] if d['alert'] and d['online'] else ''}"
+                   f"{' — ' + extra if extra else ''}")
+    for tablet in out["tablets"]:
+        click.echo(f"tablet   {tablet['id']} {tablet['name']} (paired {tablet['paired_at']})")
     click.echo(f"bus      {info['bus']['router']} {info['bus']['pub']}")
     for name, url in info.get("urls", {}).items():
         click.echo(f"page     {name:<8} {url}")

@@ -191,6 +191,10 @@ def test_the_room_pc_files_are_complete():
     assert {"/usr/bin/xset -dpms", "/usr/bin/xset s off", "/usr/bin/xset s noblank"} <= set(
         browser["Service"]["ExecStartPre"])  # no screen blanking
     assert "unclutter" in unit("unclutter.service")["Service"]["ExecStart"][0]  # no cursor
+    agent = unit("kiosk-agent.service")
+    assert agent["Service"]["ExecStart"][0].endswith(
+        "kiosk devices agent --config /var/lib/kiosk/room.toml")
+    assert agent["Service"]["Restart"] == ["always"]
     rule = (DEVICES / "70-kiosk-camera.rules").read_text()
     assert 'SYMLINK+="kiosk-camera"' in rule and 'SUBSYSTEM=="video4linux"' in rule
     script = DEVICES / "provision-room-pc.sh"
@@ -198,6 +202,7 @@ def test_the_room_pc_files_are_complete():
     subprocess.run(["bash", "-n", str(script)], check=True)
     assert "kiosk devices init" in script.read_text()
     assert "kiosk devices check" in script.read_text()
+    assert "kiosk-agent.service" in script.read_text()
 
 
 def test_scan_assigns_devices_to_roles_in_the_config(tmp_path):

@@ -105,6 +105,10 @@ def test_a_stopped_agent_goes_offline_within_five_seconds_and_comes_back(room_co
         took = time.monotonic() - stopped
         assert 4.0 <= took <= 6.0, f"marked offline after {took:.2f} s"
         assert room.state.devices["agent-raum-pc"].alert == "offline"
+        status = subprocess.run([*KIOSK, "ctl", "status", "--data-dir",
+                                 str(room_config.data_dir)], capture_output=True, text=True,
+                                timeout=30)
+        assert "device   agent-raum-pc (agent): OFFLINE since" in status.stdout, status.stderr
 
         proc = agent(room_config.data_dir)
         eventually(lambda: room.state.devices["agent-raum-pc"].online, timeout=20)
