@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import i18n
+from .agencies import AGENCY_TYPES, OUTCOMES
 from .exceptions import CommandError
 from .state import DEVICE_KINDS, PHASES, ROLES
 
@@ -141,7 +142,7 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
     _spec("consent.request", COUNSELLOR, {"consulting"},
           "Ask the client whether a partner may join by video.",
           name=Arg(text(120)), agency=Arg(text(120)), role=Arg(text(120, min_len=0), default=""),
-          purpose=Arg(text(300))),
+          purpose=Arg(text(300)), agency_type=Arg(choice("", *AGENCY_TYPES), default="")),
     _spec("consent.answer", CLIENT, {"consulting"}, "The client's yes or no to a partner.",
           partner=NOTE_ID, yes=Arg(boolean), version=Arg(text(80))),
     _spec("consent.withdraw", CLIENT, {"consulting", "wrap_up"},
@@ -153,7 +154,8 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           agency=Arg(text(120)), name=Arg(text(120, min_len=0), default=""),
           role=Arg(text(120, min_len=0), default=""),
           purpose=Arg(text(300, min_len=0), default=""),
-          minutes=Arg(integer(1, 240), default=30)),
+          minutes=Arg(integer(1, 240), default=30),
+          agency_type=Arg(choice("", *AGENCY_TYPES), default="")),
     _spec("partner.admit", COUNSELLOR, IN_TALK, "Let a waiting partner into the talk.",
           partner=NOTE_ID),
     _spec("invite.revoke", COUNSELLOR, IN_TALK, "Withdraw a partner's link.", partner=NOTE_ID),
@@ -168,6 +170,9 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           language=Arg(language)),
     _spec("session.start", COUNSELLOR, {"idle", "welcome"}, "Start the appointment."),
     _spec("session.end", COUNSELLOR, {"consulting"}, "End the talk; the client sees the summary."),
+    _spec("session.outcome", COUNSELLOR, IN_TALK,
+          "Record whether the matter was settled in this appointment, or who follows up.",
+          outcome=Arg(choice(*OUTCOMES)), follow_up=Arg(text(120, min_len=0), default="")),
     _spec("room.reset", COUNSELLOR, ALL_PHASES - {"idle"},
           "Close whatever runs and return the room to idle."),
     _spec("note.add", COUNSELLOR, IN_TALK, "Write a note, visible to the client or internal.",

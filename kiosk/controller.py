@@ -49,6 +49,7 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands):
             "language.set": self._language,
             "session.start": self._session_start,
             "session.end": self._session_end,
+            "session.outcome": self._session_outcome,
             "room.reset": self._to_idle,
             "note.add": self._note_add,
             "note.update": self._note_update,
@@ -87,7 +88,11 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands):
         }
         if row["session_id"]:
             sid = row["session_id"]
-            values["session_started"] = db["sessions"].get(sid)["started_at"]
+            session = db["sessions"].get(sid)
+            values["session_started"] = session["started_at"]
+            if session["outcome"]:
+                values["outcome"] = {"outcome": session["outcome"],
+                                     "follow_up": session["follow_up"] or ""}
             values["notes"] = [
                 Note(r["id"], r["text"], bool(r["visible"]))
                 for r in db["notes"].rows_where("session_id = ?", [sid], order_by="id")]
@@ -189,6 +194,13 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands):
                               {"phase": "wrap_up", "updated_at": ended})
         return [(self._key("phase"), "wrap_up")]
 
+    def _session_outcome(self, args: dict[str, Any]) -> Changes:
+        outcome = {"outcome": args["outcome"],
+                   "follow_up": args["follow_up"] if args["outcome"] == "follow_up" else ""}
+        with self.store.transaction():
+            self.store.update("sessions", self.state.session_id, outcome)
+        return [(self._key("outcome"), outcome)]
+
     def _to_idle(self, args: dict[str, Any]) -> Changes:
         """Close the session (if any) and wipe everything personal from the screens."""
         sid, closed = self.state.session_id, now()
@@ -208,15 +220,28 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands):
             changes.append((self._key("session"), None))
         if self.state.arrival:
             changes.append((self._key("arrival"), None))
+        if self.state.outcome:
+            changes.append((self._key("outcome"), None))
         return changes + self._room_changes(
             {"language": DEFAULT_LANGUAGE, "privacy": 0, "phase": "idle"})
 
     def _survey_submit(self, args: dict[str, Any]) -> Changes:
         day = dt.datetime.now(dt.UTC).date().isoformat()
+        # Only how the appointment ran and which kinds of agency took part go with the
+        # answer; the evaluation shows no figure from fewer than five answers.
+        types = sorted({r[0] for r in self.store.db.execute(
+            "SELECT agency_type FROM partner_calls WHERE session_id = ?",
+            [self.state.session_id]).fetchall() if r[0]})
+        joined = self.store.db.execute("SELECT count(*) FROM partner_calls WHERE "
+                                       "session_id = ?", [self.state.session_id]).fetchone()[0]
+        session = self.store.db["sessions"].get(self.state.session_id)
+        mode = "remote" if session["mode"] == "remote" else (
+            "room_partners" if joined else "room")
         with self.store.transaction():
             # A random rowid: not even the order of rows can be matched to sessions.
             self.store.insert("survey_answers",
-                              {"rowid": secrets.randbits(62), "day": day, **args})
+                              {"rowid": secrets.randbits(62), "day": day, **args,
+                               "mode": mode, "agency_types": ",".join(types)})
         return self._to_idle(args)
 
     def _note_add(self, args: dict[str, Any]) -> Changes:

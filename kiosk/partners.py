@@ -68,7 +68,8 @@ class PartnerCommands:
 
     def load_partners(self, session_id: str) -> list[Partner]:
         return [Partner(r["id"], r["name"], r["agency"], r["role"] or "", r["purpose"] or "",
-                        r["consent"], bool(r["admitted"]), r["state"] or "invited")
+                        r["consent"], bool(r["admitted"]), r["state"] or "invited",
+                        r["agency_type"] or "")
                 for r in self.store.db["partners"].rows_where(
                     "session_id = ?", [session_id], order_by="id")]
 
@@ -85,8 +86,10 @@ class PartnerCommands:
         row_id = self.store.insert("partners", {
             "session_id": self.state.session_id, "name": args["name"],
             "agency": args["agency"], "role": args["role"], "purpose": args["purpose"],
-            "consent": "pending", "admitted": 0, "state": "invited", "created_at": now()})
-        return Partner(row_id, args["name"], args["agency"], args["role"], args["purpose"])
+            "consent": "pending", "admitted": 0, "state": "invited", "created_at": now(),
+            "agency_type": args["agency_type"]})
+        return Partner(row_id, args["name"], args["agency"], args["role"], args["purpose"],
+                       agency_type=args["agency_type"])
 
     # -- the client's consent ------------------------------------------------------
     def _consent_request(self, args: dict[str, Any]) -> Changes:
@@ -102,6 +105,8 @@ class PartnerCommands:
                 "partner_agency": partner.agency, "partner_role": partner.role,
                 "answer": answer, "text_version": version, "language": self.state.language})
             self.store.update("partners", partner.id, {"consent": answer})
+        if answer == "granted" and partner.admitted and partner.state == "connected":
+            self._joined(partner)
         return [(self._key("partners", partner.id),
                  dataclasses.replace(partner, consent=answer).to_dict())]
 
@@ -166,16 +171,32 @@ class PartnerCommands:
                 "UPDATE invitations SET revoked = 1 WHERE partner_id = ?", [partner.id])
         return self._changed(partner, state="gone")
 
+    def _partner_state(self, args: dict[str, Any]) -> Changes:
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        if args["state"] == "connected" and partner.media_allowed:
+            self._joined(partner)
+        return self._changed(partner, state=args["state"])
+
     def _partner_admit(self, args: dict[str, Any]) -> Changes:
         partner = self._find(self.state.partners, args["partner"], "partner")
         if partner.state in ("invited", "gone"):
             raise CommandError("state", f"partner {partner.id} is not in the lobby "
                                         f"(state is {partner.state})")
+        if partner.state == "connected" and partner.consent == "granted":
+            self._joined(partner)
         return self._changed(partner, admitted=True)
 
-    def _partner_state(self, args: dict[str, Any]) -> Changes:
-        partner = self._find(self.state.partners, args["partner"], "partner")
-        return self._changed(partner, state=args["state"])
+    def _joined(self, partner: Partner) -> None:
+        """The partner is in the talk (connected, admitted, consented): note it once,
+        without a name, for the evaluation (time from being asked to joining)."""
+        row = self.store.db.execute("SELECT created_at FROM partners WHERE id = ?",
+                                    [partner.id]).fetchone()
+        with self.store.transaction() as db:
+            db.conn.execute(
+                "INSERT OR IGNORE INTO partner_calls (partner_id, session_id, agency_type, "
+                "invited_at, joined_at) VALUES (?, ?, ?, ?, ?)",
+                [partner.id, self.state.session_id, partner.agency_type,
+                 row[0] if row else now(), now()])
 
     def _partner_quality(self, args: dict[str, Any]) -> Changes:
         """Measured connection quality: shown on /control, not persisted."""

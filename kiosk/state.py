@@ -71,6 +71,7 @@ class Partner:
     consent: str = "pending"
     admitted: bool = False
     state: str = "invited"
+    agency_type: str = ""
 
     @property
     def media_allowed(self) -> bool:
@@ -82,12 +83,13 @@ class Partner:
         return cls(id=int(obj["id"]), name=str(obj["name"]), agency=str(obj["agency"]),
                    role=str(obj.get("role") or ""), purpose=str(obj.get("purpose") or ""),
                    consent=str(obj.get("consent") or "pending"),
-                   admitted=bool(obj.get("admitted")), state=str(obj.get("state") or "invited"))
+                   admitted=bool(obj.get("admitted")), state=str(obj.get("state") or "invited"),
+                   agency_type=str(obj.get("agency_type") or ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "agency": self.agency, "role": self.role,
                 "purpose": self.purpose, "consent": self.consent, "admitted": self.admitted,
-                "state": self.state}
+                "state": self.state, "agency_type": self.agency_type}
 
 
 #: Kinds of device that report health: the two kiosk browsers, tablets, the
@@ -191,6 +193,8 @@ class RoomState(param.Parameterized):
     next_steps = param.List(default=[], item_type=Step, doc="Agreed next steps, oldest first.")
     partners = param.List(default=[], item_type=Partner, doc="Partners asked into the talk.")
     quality = param.Dict(default={}, doc="Per partner id: rtt_ms, loss_pct, kbps, fps.")
+    outcome = param.Dict(default=None, allow_None=True,
+                         doc="The talk's outcome: {'outcome': settled|follow_up, 'follow_up'}.")
     arrival = param.Dict(default=None, allow_None=True,
                          doc="How the client checked in: {'code': ...} or {'walk_in': True}.")
     devices = param.Dict(default={}, doc="Per device id: its Device (health).")
@@ -229,6 +233,8 @@ class RoomState(param.Parameterized):
             out[room_key(rid, "session")] = {"id": self.session_id, "started": self.session_started}
         if self.arrival:
             out[room_key(rid, "arrival")] = self.arrival
+        if self.outcome:
+            out[room_key(rid, "outcome")] = self.outcome
         for note in self.notes:
             out[room_key(rid, "notes", note.id)] = note.to_dict()
         for step in self.next_steps:
@@ -252,8 +258,8 @@ class RoomState(param.Parameterized):
         lists: dict[str, dict[int, Any]] = {}
         if replace:
             values.update(session_id=None, session_started=None, language=DEFAULT_LANGUAGE,
-                          privacy=False, phase="idle", arrival=None, camera_on=True,
-                          mic_on=True, quality={}, devices={}, pairing=None)
+                          privacy=False, phase="idle", arrival=None, outcome=None,
+                          camera_on=True, mic_on=True, quality={}, devices={}, pairing=None)
             lists = {"notes": {}, "next_steps": {}, "partners": {}, "tablets": {}}
         for key, value in items:
             self._fold(values, lists, key, value)
@@ -298,6 +304,8 @@ class RoomState(param.Parameterized):
             values["session_started"] = value.get("started") if value else None
         elif field == "arrival":
             values["arrival"] = value or None
+        elif field == "outcome":
+            values["outcome"] = value or None
         elif field == "quality" and len(parts) == 4:
             quality = dict(values.get("quality", self.quality))
             if value is None:

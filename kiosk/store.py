@@ -102,6 +102,22 @@ def _m006_devices_pairing(db: sqlite_utils.Database) -> None:
     db["tablets"].create_index(["token_hash"], unique=True)
 
 
+def _m007_evaluation(db: sqlite_utils.Database) -> None:
+    db["partners"].add_column("agency_type", str, not_null_default="")
+    db["sessions"].add_column("outcome", str)
+    db["sessions"].add_column("follow_up", str)
+    # Who joined, as session metadata for the evaluation: the agency type and when the
+    # partner was asked and joined; no name, and kept when the partner is hung up.
+    db["partner_calls"].create({
+        "partner_id": int, "session_id": str, "agency_type": str, "invited_at": str,
+        "joined_at": str,
+    }, pk="partner_id", foreign_keys=[("session_id", "sessions", "id")])
+    db["partner_calls"].create_index(["session_id"])
+    # Still anonymous: the way the appointment ran and which kinds of agency took part.
+    db["survey_answers"].add_column("mode", str)
+    db["survey_answers"].add_column("agency_types", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_rooms_sessions_notes", _m001_rooms_sessions_notes),
     ("002_survey_answers", _m002_survey_answers),
@@ -109,6 +125,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("004_invitations_admission", _m004_invitations_admission),
     ("005_room_camera_microphone", _m005_room_camera_microphone),
     ("006_devices_pairing", _m006_devices_pairing),
+    ("007_evaluation", _m007_evaluation),
 ]
 
 

@@ -38,6 +38,7 @@ VALID_ARGS = {
     "pairing.claim": {"code": "set by room_in", "name": "Tablet Raum 1"},
     "tablet.revoke": {"tablet": 1},
     "tablet.verify": {"token": "set by room_in"},
+    "session.outcome": {"outcome": "follow_up", "follow_up": "Jobcenter"},
 }
 #: Set by room_in from earlier replies: a pairing code on offer, a tablet's credential.
 LATER = {"invite.claim": ("token", "test_token"), "pairing.claim": ("code", "test_code"),
@@ -182,10 +183,11 @@ def test_survey_answer_is_anonymous_and_returns_to_idle(tmp_path):
     reply, _ = ctl.handle(Command("survey.submit", VALID_ARGS["survey.submit"], "kiosk"))
     assert reply.ok and ctl.state.phase == "idle"
     rows = list(store.db["survey_answers"].rows)
+    # No partner was in the talk (partner 3 waits in the lobby): an answer "in the room".
     assert [{k: v for k, v in r.items() if k != "day"} for r in rows] == [
-        {"satisfaction": 5, "ease": 4, "recommend": 9}]
+        {"satisfaction": 5, "ease": 4, "recommend": 9, "mode": "room", "agency_types": ""}]
     assert set(store.db["survey_answers"].columns_dict) == {
-        "day", "satisfaction", "ease", "recommend"}
+        "day", "satisfaction", "ease", "recommend", "mode", "agency_types"}
     assert len(rows[0]["day"]) == 10  # a date, nothing finer
     store.close()
 
