@@ -220,9 +220,9 @@ def report(facts: Facts, *, since: dt.date | None = None, until: dt.date | None 
                     dists.append({"segment": kind, "label": label, "question": question,
                                   "value": value,
                                   "share": _shown(count / answers, answers, min_n)})
+    per_week, per_month = _per_period(f.sessions)
     return {"overview": pd.DataFrame(rows), "distribution": pd.DataFrame(dists),
-            "partners": _partner_table(f, min_n), "per_week": _per_period(f.sessions, "W"),
-            "per_month": _per_period(f.sessions, "M")}
+            "partners": _partner_table(f, min_n), "per_week": per_week, "per_month": per_month}
 
 
 def _partner_table(f: Facts, min_n: int) -> pd.DataFrame:
@@ -231,12 +231,14 @@ def _partner_table(f: Facts, min_n: int) -> pd.DataFrame:
     j = f.joins
     code, ring, n = (j["agency_type"].to_numpy(np.int64), j["ring_s"].to_numpy(np.int64),
                      j["n"].to_numpy(np.int64))
+    # One sort by (type, seconds); each type is then a slice, its median a search.
+    order = np.argsort(code * (int(ring.max(initial=0)) + 1) + ring, kind="stable")
+    code, ring, n = code[order], ring[order], n[order]
+    bounds = np.searchsorted(code, np.arange(len(AGENCY_TYPES) + 1))
     rows = []
     for i, name in enumerate(AGENCY_TYPES):
-        pick = code == i
-        count = int(n[pick].sum())
-        order = np.argsort(ring[pick], kind="stable")
-        times, weights = ring[pick][order], n[pick][order]
+        times, weights = ring[bounds[i]:bounds[i + 1]], n[bounds[i]:bounds[i + 1]]
+        count = int(weights.sum())
         cum = np.cumsum(weights)
         median = float(times[np.searchsorted(cum, count / 2)]) if count else np.nan
         p90 = float(times[np.searchsorted(cum, count * 0.9)]) if count else np.nan
@@ -250,15 +252,28 @@ def _partner_table(f: Facts, min_n: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _per_period(sessions: pd.DataFrame, freq: str) -> pd.DataFrame:
-    """Sessions per week (``W``, starting Monday) or month (``M``), by mode."""
-    period = sessions["day"].dt.to_period("W-SUN" if freq == "W" else "M").dt.start_time
-    table = (sessions.assign(period=period, mode=sessions["mode"].map(dict(enumerate(MODES))))
-             .pivot_table(index="period", columns="mode", values="n", aggfunc="sum",
-                          fill_value=0, observed=True))
-    table = table.reindex(columns=list(MODES), fill_value=0)
-    table["all"] = table.sum(axis=1)
-    return table.reset_index().rename(columns={"period": "week" if freq == "W" else "month"})
+def _per_period(sessions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sessions per week (starting Monday) and per month, by mode.
+
+    Counted per day first (one bincount), then the few days are folded into
+    weeks and months.
+    """
+    days = sessions["day"].to_numpy("datetime64[D]").astype(np.int64)
+    first = int(days.min(initial=0))
+    span = int(days.max(initial=0)) - first + 1 if len(days) else 0
+    per_day = np.bincount((days - first) * _MODES + sessions["mode"].to_numpy(np.int64),
+                          weights=sessions["n"].to_numpy(), minlength=span * _MODES
+                          ).reshape(span, _MODES)
+    day = np.datetime64("1970-01-01", "D") + np.arange(first, first + span)
+    frame = pd.DataFrame(per_day.astype(np.int64), columns=list(MODES))
+    out = []
+    for label, start in (("week", day - ((day.astype(np.int64) + 3) % 7)),
+                         ("month", day.astype("datetime64[M]").astype("datetime64[D]"))):
+        table = frame.groupby(start.astype("datetime64[ns]")).sum()
+        table = table[table.sum(axis=1) > 0]
+        table["all"] = table.sum(axis=1)
+        out.append(table.rename_axis(label).reset_index())
+    return out[0], out[1]
 
 
 # -- output ------------------------------------------------------------------------

@@ -70,6 +70,11 @@ def test_known_data_gives_known_figures():
     assert partners.loc["Jobcenter", "ring_to_join_median_s"] == 30
     assert partners.loc["Jobcenter", "ring_to_join_mean_s"] == 40
     assert partners.loc["Jobcenter", "per_session"] == pytest.approx(5 / 14, abs=1e-3)
+    week = tables["per_week"].iloc[0]  # 2026-11-02 is a Monday
+    assert (str(week["week"].date()), week["room_partners"], week["remote"], week["all"]) == (
+        "2026-11-02", 10, 4, 14)
+    month = tables["per_month"].iloc[0]
+    assert (str(month["month"].date()), month["all"]) == ("2026-11-01", 14)
 
 
 def test_figures_from_fewer_than_five_are_hidden():
