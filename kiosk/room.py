@@ -75,7 +75,7 @@ class Room:
         host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "") else host
         base = f"http://{host}:{self.port}"
         return {name: f"{base}/{name}"
-                for name in ("kiosk", "control", "display", "admin", "healthz")}
+                for name in ("kiosk", "control", "display", "admin", "stats", "healthz")}
 
     async def start(self) -> None:
         cfg = self.config
@@ -115,7 +115,7 @@ class Room:
                 health=lambda: {**health_of(self.link, self.started),
                                 "media": {"peers": self.engine.peer_count,
                                           "partners": self.engine.counters()}},
-                extra_routes=routes(self.engine))
+                extra_routes=routes(self.engine), facts=self._facts)
             self.server.start()
             self.link.urls = self.urls
             self.link.base_url = cfg.public_url or self.urls["kiosk"].rsplit("/", 1)[0]
@@ -125,6 +125,12 @@ class Room:
         # Everything built so far lives as long as the room: keep it out of the
         # collector's way, so that collections during a talk stay short.
         gc.freeze()
+
+    def _facts(self) -> Any:
+        """The evaluation's anonymous facts, read from the room's file (read-only)."""
+        from .stats import load_facts
+
+        return load_facts(self.config.db_path)
 
     def _simulate_partner(self, url: str, agency: str) -> None:
         """Demo only: a partner bot answers the link and stays until the call ends."""

@@ -65,11 +65,16 @@ def page_factory(view: type, link: RoomLink) -> Callable[[], Any]:
 
 def build_server(link: RoomLink, *, address: str, port: int, origins: list[str],
                  health: Callable[[], dict[str, Any]], loop: IOLoop | None = None,
-                 extra_routes: list[tuple] | None = None) -> Any:
-    """A started-on-demand Panel server for the room's pages."""
+                 extra_routes: list[tuple] | None = None,
+                 facts: Callable[[], Any] | None = None) -> Any:
+    """A started-on-demand Panel server for the room's pages (and /stats given ``facts``)."""
     _use_nodelay_websocket()
     routes = {name: page_factory(view, link) for name, (view, _) in PAGES.items()}
     titles = {name: title for name, (_, title) in PAGES.items()}
+    if facts is not None:
+        from .views.stats import stats_page
+
+        routes["stats"], titles["stats"] = stats_page(facts), "Auswertung"
     return get_server(
         routes, port=port, address=address, websocket_origin=origins, title=titles,
         loop=loop or IOLoop.current(), start=False, show=False,

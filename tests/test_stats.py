@@ -202,3 +202,41 @@ def test_the_stats_commands(tmp_path):
     bad = subprocess.run([*KIOSK, "stats", "report", "--data-dir", str(data), "--since",
                           "yesterday"], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "yesterday" in bad.stderr
+
+
+def test_the_stats_page_draws_charts_and_tables(room_config, new_page, axe_source):
+    from conftest import ThreadedRoom, axe_findings
+    from playwright.sync_api import expect
+
+    room_db(room_config.data_dir / "room.db", 10, "Jobcenter")
+    room = ThreadedRoom(room_config).start()
+    try:
+        page = new_page(room.urls["stats"])
+        overview = page.locator(".stats-overview table")
+        expect(overview).to_contain_text("Jobcenter")
+        expect(overview.locator("tr", has_text="alle").first).to_contain_text("10")
+        expect(page.locator("canvas").first).to_be_visible()  # the Bokeh charts drew
+        assert page.locator(".bk-Canvas, canvas").count() >= 2
+        with page.expect_download() as download:
+            page.get_by_role("button", name="CSV herunterladen").click()
+        csv = download.value.path().read_text()
+        assert csv.startswith("segment,label,sessions") and "Jobcenter" in csv
+        assert axe_findings(page, axe_source) == []
+        # A date range with no appointments: the figures go to nought and '–'.
+        page.get_by_label("Von (JJJJ-MM-TT)").fill("2099-01-01")
+        page.get_by_label("Von (JJJJ-MM-TT)").press("Enter")
+        expect(overview.locator("tr", has_text="alle").first.locator("td").nth(2)
+               ).to_have_text("0")
+        page.get_by_label("Bis (JJJJ-MM-TT)").fill("gestern")
+        page.get_by_label("Bis (JJJJ-MM-TT)").press("Enter")
+        expect(page.get_by_role("alert")).to_contain_text("kein Datum")
+    finally:
+        room.stop()
+
+
+def test_a_new_room_reports_noughts(tmp_path):
+    Store(tmp_path / "room.db").close()
+    tables = report(load_facts(tmp_path / "room.db"))
+    assert row(tables, "alle")["sessions"] == 0 and tables["per_week"].empty
+    with pytest.raises(StatsError, match="no room database"):
+        load_facts(tmp_path / "missing.db")
