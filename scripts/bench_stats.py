@@ -33,17 +33,25 @@ def synthetic(answers: int, sessions: int, joins: int, seed: int = 7) -> Facts:
     def day(n: int) -> np.ndarray:
         return (np.datetime64("2026-01-01", "ns")
                 + rng.integers(0, 365, n).astype("timedelta64[D]"))
-    masks = np.array([0, 1, 2, 4, 8, 3, 16, 32, 64, 128, 6], dtype=np.int16)
+    masks = np.array([1, 2, 4, 8, 3, 16, 32, 64, 128, 6], dtype=np.int16)
+
+    def kinds(n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Modes, and the agency types that joined (none in the room without partners)."""
+        mode = rng.integers(0, len(MODES), n)
+        types = np.where(mode == MODES.index("room"), 0, masks[rng.integers(0, len(masks), n)])
+        return mode, types
+    answer_mode, answer_types = kinds(answers)
+    session_mode, session_types = kinds(sessions)
     return Facts.from_frames(
         survey=pd.DataFrame({
-            "day": day(answers), "mode": rng.integers(0, len(MODES), answers),
-            "types": masks[rng.integers(0, len(masks), answers)],
-            "satisfaction": rng.integers(1, 6, answers), "ease": rng.integers(1, 6, answers),
-            "recommend": rng.integers(0, 11, answers)}),
+            "day": day(answers), "mode": answer_mode, "types": answer_types,
+            "satisfaction": rng.choice(5, answers, p=[.04, .06, .15, .35, .4]) + 1,
+            "ease": rng.choice(5, answers, p=[.03, .07, .2, .35, .35]) + 1,
+            "recommend": rng.choice(11, answers, p=[.01] * 5 + [.03, .05, .1, .17, .25, .35])}),
         sessions=pd.DataFrame({
-            "day": day(sessions), "mode": rng.integers(0, len(MODES), sessions),
-            "types": masks[rng.integers(0, len(masks), sessions)],
-            "partners": rng.integers(0, 3, sessions), "outcome": rng.integers(-1, 2, sessions)}),
+            "day": day(sessions), "mode": session_mode, "types": session_types,
+            "partners": np.where(session_types == 0, 0, rng.integers(1, 3, sessions)),
+            "outcome": rng.choice([-1, 0, 1], sessions, p=[.1, .65, .25])}),
         joins=pd.DataFrame({
             "day": day(joins), "agency_type": rng.integers(0, len(AGENCY_TYPES), joins),
             "ring_s": rng.integers(5, 600, joins)}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sys
 import tempfile
 import threading
@@ -36,6 +37,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         room = Room(RoomConfig(data_dir=Path(tmp), http_port=free_port(),
                                bus_router="tcp://127.0.0.1:0", bus_pub="tcp://127.0.0.1:0"))
+        # /stats over made-up facts of a pilot (the room itself has only a few talks).
+        from bench_stats import synthetic
+
+        pilot = synthetic(300, 600, 300).between(until=dt.date(2026, 3, 31))
+        room._facts = lambda: pilot
         call(room.start())
 
         def do(name: str, /, as_: str = "counsellor", **args) -> None:
@@ -132,6 +138,12 @@ def main() -> None:
         admin.wait_for_timeout(500)
         admin.screenshot(path=str(OUT / "admin.png"), full_page=True)
         print("wrote display-pairing.png, control-pair.png, admin.png")
+        stats = browser.new_page(viewport={"width": 1280, "height": 900})
+        stats.goto(room.urls["stats"])
+        stats.locator(".stats-overview table").wait_for()
+        stats.wait_for_timeout(1500)
+        stats.screenshot(path=str(OUT / "stats.png"), full_page=True)
+        print("wrote stats.png")
         browser.close()
         call(room.stop())
     loop.call_soon_threadsafe(loop.stop)

@@ -169,7 +169,8 @@ def weeks_chart(per_week: pd.DataFrame):
                    legend_label=[MODE_LABELS[m] for m in MODES])
     fig.y_range.start = 0
     fig.xaxis.major_label_orientation = 0.8
-    fig.legend.location = "top_left"
+    fig.legend.orientation = "horizontal"
+    fig.add_layout(fig.legend[0], "above")
     return fig
 
 
@@ -187,7 +188,8 @@ def scores_chart(overview: pd.DataFrame):
              legend_label="Zufriedenheit")
     fig.scatter(y="label", x="ease", size=12, marker="diamond", source=source,
                 color="#8a4b00", legend_label="Bedienung")
-    fig.legend.location = "bottom_right"
+    fig.legend.orientation = "horizontal"
+    fig.add_layout(fig.legend[0], "above")
     return fig
 
 
