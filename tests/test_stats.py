@@ -256,3 +256,25 @@ def test_the_example_notebook_runs_on_a_data_dir(tmp_path, monkeypatch):
     assert scope["overview"].loc[("Gesamt", "alle"), "sessions"] == 6
     assert scope["merged"]["overview"].iloc[0]["sessions"] == 6
     assert len(scope["charts"]) == 2
+
+
+def test_the_counsellor_records_agency_type_and_outcome_on_control(live_room, new_page):
+    from playwright.sync_api import expect
+
+    control = new_page(live_room.urls["control"])
+    control.get_by_role("button", name="Sitzung starten").click()
+    control.get_by_label("Stelle", exact=True).fill("Jobcenter Mitte")
+    control.get_by_label("Art der Stelle").select_option("Jobcenter")
+    control.get_by_role("button", name="Per Link einladen").click()
+    expect(control.locator(".invite-link")).to_contain_text("/join/")
+    partner = live_room.state.partners[0]
+    assert (partner.agency, partner.agency_type) == ("Jobcenter Mitte", "Jobcenter")
+    control.get_by_label("Folgetermin mit (Stelle)").fill("Ausländerbehörde")
+    control.get_by_role("button", name="Folgetermin nötig").click()
+    expect(control.locator(".control-outcome")).to_contain_text(
+        "Folgetermin mit Ausländerbehörde")
+    assert live_room.state.outcome == {"outcome": "follow_up", "follow_up": "Ausländerbehörde"}
+    control.get_by_role("button", name="In diesem Termin geklärt").click()
+    expect(control.locator(".control-outcome")).to_contain_text("in diesem Termin geklärt")
+    row = live_room.room.store.db.execute("SELECT outcome, follow_up FROM sessions").fetchone()
+    assert row == ("settled", "")

@@ -12,6 +12,7 @@ from typing import Any
 import panel as pn
 import param
 
+from ..agencies import AGENCY_TYPES
 from ..exceptions import BusError
 from ..pairing_page import cookie_name
 from ..state import is_poor
@@ -48,6 +49,9 @@ class ControlView(RoomView):
     partner_agency = param.String(default="", doc="Partner to ask in: agency.")
     partner_role = param.String(default="", doc="Partner to ask in: role.")
     partner_purpose = param.String(default="", doc="Why the partner should join.")
+    partner_type = param.Selector(objects=["", *AGENCY_TYPES], default="",
+                                  doc="Kind of agency, for the evaluation.")
+    follow_up = param.String(default="", doc="Who follows up, when the matter is not settled.")
     tablet = param.String(default="", doc="Name of this paired tablet, once verified.")
 
     def __init__(self, **params) -> None:
@@ -92,12 +96,30 @@ class ControlView(RoomView):
         self._bot.on_click(self._on_bot)
         self._bot_target: tuple[str, str] | None = None
 
+        self._settled = pn.widgets.Button(label="In diesem Termin geklärt", color="success",
+                                          height=48)
+        self._settled.on_click(lambda e: self.act("session.outcome", outcome="settled"))
+        self._later = pn.widgets.Button(label="Folgetermin nötig", color="warning", height=48)
+        self._later.on_click(lambda e: self.act("session.outcome", outcome="follow_up",
+                                                follow_up=self.follow_up))
+        self._outcome = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
+                                     css_classes=["control-outcome"])
+        self._outcome_form = pn.Column(
+            pn.pane.HTML("<h2>Ergebnis</h2>", stylesheets=[STYLES]),
+            pn.Row(self._settled, pn.widgets.TextInput.from_param(
+                       self.param.follow_up, name="Folgetermin mit (Stelle)", description=None),
+                   self._later),
+            self._outcome, sizing_mode="stretch_width")
+
         def field(name: str, label: str, **kw):
             return pn.widgets.TextInput.from_param(self.param[name], name=label,
                                                    description=None, **kw)
         self._partner_form = pn.Column(
             pn.pane.HTML("<h2>Partner per Video</h2>", stylesheets=[STYLES]),
             pn.Row(field("partner_name", "Name"), field("partner_agency", "Stelle"),
+                   pn.widgets.Select.from_param(
+                       self.param.partner_type, name="Art der Stelle", description=None,
+                       options={"– bitte wählen –": "", **{t: t for t in AGENCY_TYPES}}),
                    field("partner_role", "Funktion"), sizing_mode="stretch_width"),
             pn.Row(field("partner_purpose", "Warum (sieht die Klient:in)",
                          sizing_mode="stretch_width"), self._ask, self._invite,
@@ -118,7 +140,7 @@ class ControlView(RoomView):
                    pn.widgets.TextInput.from_param(self.param.step_who, name="Wer", width=180,
                                                    description=None),
                    self._add_step, sizing_mode="stretch_width"),
-            self._steps, self._partner_form, sizing_mode="stretch_width")
+            self._steps, self._partner_form, self._outcome_form, sizing_mode="stretch_width")
         self._alerts = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
                                     css_classes=["control-alerts"], visible=False)
         self._controls = pn.Column(
@@ -128,7 +150,7 @@ class ControlView(RoomView):
         self._layout = pn.Column(self._controls, sizing_mode="stretch_both",
                                  styles={"padding": "1.5rem 2rem"})
         self.watch_state(self._render, "phase", "privacy", "room_name", "synced", "arrival",
-                         "camera_on", "mic_on")
+                         "camera_on", "mic_on", "outcome")
         self.watch_state(self._render_alerts, "devices")
         self._render_alerts()
         self._check_pairing()
@@ -160,6 +182,11 @@ class ControlView(RoomView):
         self._camera.label = "Kamera aus" if s.camera_on else "Kamera an"
         self._mic.label = "Mikrofon stumm" if s.mic_on else "Mikrofon an"
         self._editor.visible = s.phase in ("consulting", "wrap_up")
+        o = s.outcome
+        self._outcome.object = (
+            "" if not o else "<p role='status'><b>Ergebnis:</b> in diesem Termin geklärt</p>"
+            if o["outcome"] == "settled" else "<p role='status'><b>Ergebnis:</b> Folgetermin"
+            + (f" mit {escape(o['follow_up'])}" if o["follow_up"] else "") + "</p>")
 
     def _render_alerts(self, *events) -> None:
         alerts = self.state.alerts
@@ -235,7 +262,8 @@ class ControlView(RoomView):
     def _on_invite(self, event) -> None:
         """Invite by a one-call link; the link is shown here once, to copy or send."""
         args = {"agency": self.partner_agency, "name": self.partner_name,
-                "role": self.partner_role, "purpose": self.partner_purpose}
+                "role": self.partner_role, "purpose": self.partner_purpose,
+                "agency_type": self.partner_type}
         future = self.link.post(self.role, "partner.invite", **args)
 
         async def show() -> None:
@@ -250,14 +278,16 @@ class ControlView(RoomView):
             self._bot.visible = self.link.simulate_partner is not None
             self._bot_target = (url, agency)
             self.param.update(partner_name="", partner_agency="", partner_role="",
-                              partner_purpose="", error="")
+                              partner_purpose="", partner_type="", error="")
         self.act_async(show())
 
     def _on_ask(self, event) -> None:
         self.act("consent.request", name=self.partner_name, agency=self.partner_agency,
                  role=self.partner_role, purpose=self.partner_purpose,
+                 agency_type=self.partner_type,
                  then=lambda: self.param.update(partner_name="", partner_agency="",
-                                                partner_role="", partner_purpose=""))
+                                                partner_role="", partner_purpose="",
+                                                partner_type=""))
 
     def _on_note_action(self, action: str, note_id: Any) -> None:
         note = next((n for n in self.state.notes if n.id == note_id), None)
