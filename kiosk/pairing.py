@@ -10,13 +10,13 @@ paired tablets and revokes them.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
 from .exceptions import CommandError
+from .partners import token_hash as digest
 from .state import RoomState, Tablet
 from .store import Store, now
 
@@ -40,10 +40,6 @@ PAIRING_ERRORS = {
 def normalise_code(code: str) -> str:
     """A code as typed (any case, spaces or dashes) in its canonical form."""
     return "".join(c for c in code.upper() if c not in " -")
-
-
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 class PairingCommands:

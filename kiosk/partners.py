@@ -40,6 +40,7 @@ def new_token() -> tuple[str, str]:
 
 
 def token_hash(token: str) -> str:
+    """What is stored of a secret (link token, device credential, pairing code)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
