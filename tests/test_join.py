@@ -100,7 +100,7 @@ def test_in_the_demo_a_simulated_partner_answers_the_link(room_config, new_page)
     try:
         control = new_page(room.urls["control"])
         control.get_by_role("button", name="Sitzung starten").click()
-        control.get_by_label("Stelle").fill("Jobcenter")
+        control.get_by_label("Stelle", exact=True).fill("Jobcenter")
         control.get_by_role("button", name="Per Link einladen").click()
         control.get_by_role("button", name="Demo: simulierten Partner beitreten lassen").click()
         expect(control.locator(".control-partners")).to_contain_text("verbunden", timeout=15000)

@@ -230,7 +230,7 @@ def test_counsellor_sees_the_check_in_and_the_clients_answer(live_room, new_page
     expect(control.get_by_text("ohne Termin")).to_be_visible()
     control.get_by_role("button", name="Sitzung starten").click()
     control.get_by_label("Name", exact=True).fill("Herr Kaya")
-    control.get_by_label("Stelle").fill("Jobcenter")
+    control.get_by_label("Stelle", exact=True).fill("Jobcenter")
     control.get_by_label("Warum (sieht die Klient:in)").fill("Bürgergeld klären")
     control.get_by_role("button", name="Zustimmung der Klient:in erfragen").click()
     expect(control.locator(".control-partners")).to_contain_text("Zustimmung erfragt")

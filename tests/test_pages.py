@@ -135,7 +135,7 @@ def test_closing_a_tab_does_not_freeze_the_other_screens(live_room, new_page):
 def test_the_counsellor_invites_a_partner_by_link(live_room, new_page):
     control = new_page(live_room.urls["control"])
     control.get_by_role("button", name="Sitzung starten").click()
-    control.get_by_label("Stelle").fill("Deutsche Rentenversicherung")
+    control.get_by_label("Stelle", exact=True).fill("Deutsche Rentenversicherung")
     control.get_by_role("button", name="Per Link einladen").click()
     link = control.locator(".invite-link code")
     expect(link).to_contain_text(live_room.urls["kiosk"].rsplit("/", 1)[0] + "/join/")
