@@ -116,7 +116,7 @@ class StatsView(pn.viewable.Viewer):
 
     def _day_input(self, name: str, label: str) -> pn.widgets.TextInput:
         """A plain date field (accessible, typed or pasted); a bad date says why."""
-        field = pn.widgets.TextInput(name=label, placeholder="2026-01-31", width=180)
+        field = pn.widgets.TextInput(label=label, placeholder="2026-01-31", width=180)
 
         def parse(event) -> None:
             text = event.new.strip()
