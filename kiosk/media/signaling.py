@@ -16,6 +16,7 @@ from pathlib import Path
 
 import tornado.web
 
+from ..ratelimit import FailureLimit
 from .engine import MediaEngine, SignalingError
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -23,9 +24,15 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 MAX_SDP_BYTES = 64 * 1024
 
 
+#: Answers to a join that mean the token was wrong, used, revoked or expired.
+TOKEN_FAILURES = frozenset({401, 403, 409, 410})
+TOO_MANY = "Too many failed tries from this address; wait a minute."
+
+
 class _Base(tornado.web.RequestHandler):
-    def initialize(self, engine: MediaEngine) -> None:
+    def initialize(self, engine: MediaEngine, limit: FailureLimit | None = None) -> None:
         self.engine = engine
+        self.limit = limit or FailureLimit()
 
     def refuse(self, status: int, reason: str) -> None:
         self.set_status(status)
@@ -72,12 +79,19 @@ class WhipHandler(_Base):
             self.set_header("WWW-Authenticate", 'Bearer realm="kiosk"')
             self.refuse(401, "A Bearer token from the invitation link is needed.")
             return
+        address = self.request.remote_ip or "?"
+        if self.limit.blocked(address):  # guessing links: five failures a minute
+            self.set_header("Retry-After", "60")
+            self.refuse(429, TOO_MANY)
+            return
         offer = self.offer()
         if offer is None:
             return
         try:
             resource, sdp = await self.engine.join(auth[7:].strip(), offer)
         except SignalingError as exc:
+            if exc.status in TOKEN_FAILURES:
+                self.limit.failed(address)
             self.refuse(exc.status, exc.reason)
             return
         self.answer(f"/api/whip/{resource}", sdp)
@@ -159,8 +173,8 @@ class WhepResourceHandler(_Base):
 
 def routes(engine: MediaEngine) -> list[tuple]:
     """The signalling endpoints, for the page server."""
-    opts = {"engine": engine}
-    return [(r"/join/([A-Za-z0-9_-]{16,200})", JoinPageHandler, opts),
+    opts = {"engine": engine, "limit": FailureLimit()}
+    return [(r"/join/([A-Za-z0-9_-]{16,200})", JoinPageHandler, {"engine": engine}),
             (r"/assets/(join\.(?:js|css))", tornado.web.StaticFileHandler, {"path": str(ASSETS)}),
             (r"/api/whip", WhipHandler, opts),
             (r"/api/whip/([0-9a-f]{32})", WhipResourceHandler, opts),
