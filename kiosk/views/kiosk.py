@@ -49,6 +49,7 @@ class KioskView(RoomView):
         self._screen = KioskScreen(on_action=self._on_action, sizing_mode="stretch_both",
                                    min_height=600)
         self._thanks: asyncio.TimerHandle | None = None
+        self._closing: str | None = None  # the client's language while the survey closes
         self._root = pn.Column(self._screen, self.beacon("touch", "touch", "Touchscreen"),
                                sizing_mode="stretch_both", margin=0)
         self.watch_state(self._on_phase, "phase")
@@ -76,8 +77,14 @@ class KioskView(RoomView):
     def _on_phase(self, event) -> None:
         if event.new != "idle" and self.local in ("checkin", "languages", "thanks"):
             self.local = None
-        if event.new == "idle" and self.local != "thanks":
+        if event.new == "idle" and self._closing:
+            # The client just answered or skipped the survey: thank them at once (the
+            # room's reply may come a moment after the phase; it thanks again, harmlessly).
+            self._thank(self._closing)
+        elif event.new == "idle" and self.local != "thanks":
             self._wipe()
+        if event.new != "survey" and event.new != "wrap_up":
+            self._closing = None
         self._render()
 
     def _wipe(self) -> None:
@@ -161,9 +168,11 @@ class KioskView(RoomView):
         if None in answers.values():
             self.error = t(self.state.language, "survey.incomplete")
             return
+        self._closing = self.state.language
         self.act("survey.submit", **answers, then=self._thanker())
 
     def _do_survey_skip(self, msg: dict[str, Any]) -> None:
+        self._closing = self.state.language
         self.act("survey.skip", then=self._thanker())
 
     def _do_thanks_back(self, msg: dict[str, Any]) -> None:
