@@ -66,13 +66,15 @@ class RoomLink:
             await self.mirror.caught_up(reply.seq)
         return reply
 
-    async def send(self, role: str, name: str, /, **args: Any) -> Reply:
+    async def send(self, role: str, name: str, /, timeout: float | None = None,
+                   **args: Any) -> Reply:
         """Send a command as ``role``; return the reply (ack or error).
 
         An ack returns once this process's mirror shows the change, so that a
-        view that acts and then reads the state sees its own write.
+        view that acts and then reads the state sees its own write. ``timeout``
+        (seconds) overrides the client's for this command.
         """
-        reply = await self.client.request(name, args, role=role)
+        reply = await self.client.request(name, args, role=role, timeout=timeout)
         if reply.ok and self.mirror.state.synced:
             await self.mirror.caught_up(reply.seq)
         return reply

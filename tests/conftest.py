@@ -166,7 +166,9 @@ class ThreadedRoom:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def command(self, name: str, /, as_: str = "counsellor", **args):
-        return self.call(self.room.link.send(as_, name, **args))
+        # The harness's own commands wait longer than a view would: a loaded CI machine
+        # (two cores, Chromium running axe) may hold the room's loop for a moment.
+        return self.call(self.room.link.send(as_, name, timeout=15.0, **args))
 
     @property
     def urls(self) -> dict[str, str]:
