@@ -229,11 +229,10 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands):
         day = dt.datetime.now(dt.UTC).date().isoformat()
         # Only how the appointment ran and which kinds of agency took part go with the
         # answer; the evaluation shows no figure from fewer than five answers.
-        types = sorted({r[0] for r in self.store.db.execute(
+        joined = [r[0] for r in self.store.db.execute(
             "SELECT agency_type FROM partner_calls WHERE session_id = ?",
-            [self.state.session_id]).fetchall() if r[0]})
-        joined = self.store.db.execute("SELECT count(*) FROM partner_calls WHERE "
-                                       "session_id = ?", [self.state.session_id]).fetchone()[0]
+            [self.state.session_id])]
+        types = sorted({t for t in joined if t})
         session = self.store.db["sessions"].get(self.state.session_id)
         mode = "remote" if session["mode"] == "remote" else (
             "room_partners" if joined else "room")
