@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import zmq
 import zmq.asyncio
 
-from kiosk.bus import BusServer
+from kiosk.bus import BusServer, configure
 from kiosk.client import CommandClient
 from kiosk.config import RoomConfig
 from kiosk.controller import RoomController
@@ -74,6 +75,7 @@ class BusRoom:
         self.router, self.pub = router, pub
         self._mirrors: list[Mirror] = []
         self._clients: list[CommandClient] = []
+        self._sockets: list[zmq.asyncio.Socket] = []
         self.bus: BusServer | None = None
 
     async def start(self) -> BusRoom:
@@ -102,11 +104,20 @@ class BusRoom:
         self._clients.append(c)
         return c
 
+    def dealer(self) -> zmq.asyncio.Socket:
+        """A raw DEALER connected to the controller's ROUTER (closed with the room)."""
+        sock = configure(self.ctx.socket(zmq.DEALER))
+        sock.connect(self.router)
+        self._sockets.append(sock)
+        return sock
+
     async def close(self) -> None:
         for m in self._mirrors:
             await m.close()
         for c in self._clients:
             await c.close()
+        for sock in self._sockets:
+            sock.close(linger=0)
         await self.stop()
 
 
