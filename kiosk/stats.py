@@ -107,7 +107,8 @@ class Facts:
 # -- reading a room's database -------------------------------------------------------
 def _mask(types: str | None) -> int:
     mask = 0
-    for name in (types or "").split(","):
+    # A session without partner calls reads as NaN (pandas), not None.
+    for name in (types if isinstance(types, str) else "").split(","):
         if name in AGENCY_TYPES:
             mask |= 1 << AGENCY_TYPES.index(name)
     return mask
