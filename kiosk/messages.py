@@ -11,6 +11,7 @@ Wire format, after zguide's Clone pattern (kvmsg):
 from __future__ import annotations
 
 import json
+import re
 import struct
 import uuid
 from dataclasses import dataclass, field
@@ -40,13 +41,26 @@ def unstamp(raw: bytes) -> tuple[int, bytes]:
     return _STAMP.unpack(raw)
 
 
+#: A JSON escape of a UTF-16 surrogate: alone it decodes to text that is not UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _loads(raw: bytes, what: str) -> Any:
     if len(raw) > MAX_BODY_BYTES:
         raise MessageError(f"{what} is {len(raw)} bytes, more than the limit of {MAX_BODY_BYTES}")
     try:
-        return json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        obj = json.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MessageError(f"{what} is not valid UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise MessageError(f"{what} is nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(text):  # a pair is fine; a lone one cannot be stored or sent
+        try:
+            _dumps(obj)
+        except UnicodeEncodeError:
+            raise MessageError(f"{what} holds a lone UTF-16 surrogate (not UTF-8 text)") from None
+    return obj
 
 
 def _dumps(obj: Any) -> bytes:
