@@ -12,12 +12,15 @@ from __future__ import annotations
 import html
 import ipaddress
 import json
+import logging
 from pathlib import Path
 
 import tornado.web
 
 from ..ratelimit import FailureLimit
 from .engine import MediaEngine, SignalingError
+
+log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -52,6 +55,12 @@ class _Base(tornado.web.RequestHandler):
         except UnicodeDecodeError:
             self.refuse(400, "The offer is not UTF-8 text.")
             return None
+
+    def unusable(self, exc: Exception) -> None:
+        """aiortc failed on an offer beyond its own checks (e.g. closing a peer connection
+        whose offer bundles a missing m= section): a 400 for the sender, details logged."""
+        log.warning("signalling: the media engine failed on an offer", exc_info=exc)
+        self.refuse(400, "The SDP offer could not be used.")
 
     def answer(self, location: str, sdp: str) -> None:
         self.set_status(201)
@@ -94,6 +103,9 @@ class WhipHandler(_Base):
                 self.limit.failed(address)
             self.refuse(exc.status, exc.reason)
             return
+        except Exception as exc:  # never a 500 for what a client sent
+            self.unusable(exc)
+            return
         self.answer(f"/api/whip/{resource}", sdp)
 
 
@@ -121,6 +133,9 @@ class WhipResourceHandler(_Base):
             sdp = await self.engine.rejoin(resource, offer)
         except SignalingError as exc:
             self.refuse(exc.status, exc.reason)
+            return
+        except Exception as exc:
+            self.unusable(exc)
             return
         self.answer(f"/api/whip/{resource}", sdp)
 
@@ -162,6 +177,9 @@ class WhepHandler(_Base):
                 resource, sdp = await self.engine.watch(int(partner), offer)
         except SignalingError as exc:
             self.refuse(exc.status, exc.reason)
+            return
+        except Exception as exc:
+            self.unusable(exc)
             return
         self.answer(f"/api/whep/{resource}", sdp)
 
