@@ -25,6 +25,7 @@ KNOWN = {
     "room.db": "the room's SQLite file", "room.db-wal": "its write-ahead log",
     "room.db-shm": "its WAL index", "room.json": "endpoints and URLs for kiosk ctl",
     "room.tmp": "room.json while it is replaced",
+    "cookie.secret": "the key that signs the pages' cookies",
     "keys/*.key": "public CURVE keys", "keys/*.key_secret": "secret CURVE keys",
     "keys/clients.toml": "the bus allow-list", "keys/*.tmp": "the allow-list while replaced",
 }
