@@ -21,6 +21,7 @@ from . import hardware
 from .client import CommandClient
 from .config import RoomConfig, read_runtime
 from .exceptions import KioskError
+from .keys import ClientKeys, Keyring
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ class DeviceAgent:
 
     def __init__(self, config: RoomConfig, *, root: Path = Path("/"), device: str | None = None,
                  interval: float = AGENT_INTERVAL, role: str = "display",
-                 context: zmq.asyncio.Context | None = None) -> None:
+                 context: zmq.asyncio.Context | None = None, key: str = "agent") -> None:
         self.config, self.root, self.interval, self.role = config, Path(root), interval, role
+        self.key = key
         self.device = device or f"agent-{socket.gethostname().split('.')[0]}"[:64]
         self.context = context
         self.client: CommandClient | None = None
@@ -68,6 +70,14 @@ class DeviceAgent:
         except (KioskError, KeyError, TypeError):
             return self.config.bus_router
 
+    def _keys(self) -> ClientKeys:
+        """The agent's bus key, from the keyring the room names (else the config's)."""
+        try:
+            path = read_runtime(self.config.data_dir)["bus"]["keys"]
+        except (KioskError, KeyError, TypeError):
+            path = self.config.keys_dir
+        return Keyring(path).client(self.key)
+
     async def beat(self) -> bool:
         """One heartbeat; False when the room did not answer (it is tried again)."""
         router = self._router()
@@ -75,6 +85,7 @@ class DeviceAgent:
             if self.client is not None:
                 await self.client.close()
             self.client = CommandClient(router, role=self.role, context=self.context,
+                                        keys=self._keys(),
                                         timeout=max(self.interval, 0.5))
         args = {"device": self.device, "kind": "agent", "label": "Raum-PC",
                 **report(self.config, self.root)}

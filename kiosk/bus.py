@@ -6,6 +6,11 @@ One ROUTER answers two requests from DEALER peers, each ``[verb, req_id, body]``
 * ``SNAP``: a key prefix; the reply is one ``[KV, req_id, *update]`` per key and
   then ``[END, req_id, stamp]``.
 
+Both endpoints are CURVE servers: only clients whose key is on the room's
+allow-list connect (:mod:`kiosk.keys`), and each command is checked against
+the bus role of the key that sent it. Peers in the controller's own process
+connect over inproc, which carries no key, and count as the ``room``.
+
 One PUB sends every change as ``[key, stamp, body]`` (``stamp``: sequence
 number and controller epoch) and, every heartbeat interval, ``[HUGZ, stamp,
 ""]`` so that mirrors notice both a silent controller and a gap.
@@ -21,12 +26,14 @@ import zmq
 import zmq.asyncio
 
 from .controller import RoomController
-from .exceptions import MessageError
+from .exceptions import CommandError, ConfigError, MessageError
+from .keys import COMMAND_DOMAIN, READERS, UPDATE_DOMAIN, BusAuthenticator, Keyring, may_send
 from .messages import HEARTBEAT_KEY, MAX_FRAME_BYTES, Command, Reply, Update, stamp
 
 log = logging.getLogger(__name__)
 
 CMD, SNAP, REPLY, KV, END = b"CMD", b"SNAP", b"REPLY", b"KV", b"END"
+LOCAL = "room"  # the bus role of in-process (inproc) peers
 
 
 def configure(sock: zmq.Socket) -> zmq.Socket:
@@ -55,8 +62,11 @@ class BusServer:
     """Serves one controller's commands, snapshots and updates on two endpoints."""
 
     def __init__(self, controller: RoomController, router: str, pub: str, *,
-                 context: zmq.asyncio.Context | None = None, heartbeat: float = 1.0) -> None:
+                 keyring: Keyring, context: zmq.asyncio.Context | None = None,
+                 heartbeat: float = 1.0) -> None:
         self.controller = controller
+        self.keyring = keyring
+        self.auth: BusAuthenticator | None = None
         self.context = context or zmq.asyncio.Context.instance()
         self.heartbeat = heartbeat
         self._endpoints = (router, pub)
@@ -78,10 +88,22 @@ class BusServer:
         return f"inproc://bus-router-{tag}", f"inproc://bus-pub-{tag}"
 
     async def start(self) -> None:
+        """Bind both endpoints as CURVE servers; ConfigError without the room's keys."""
         router_ep, pub_ep = self._endpoints
-        self.router = configure(self.context.socket(zmq.ROUTER))
+        public, secret = self.keyring.server_secret()
+        if not self.keyring.clients():
+            raise ConfigError(f"the bus allow-list {self.keyring.path} names no client; "
+                              "run 'kiosk keys init'")
+        self.auth = BusAuthenticator(self.context, self.keyring)
+        try:
+            self.auth.start()
+        except zmq.ZMQError as exc:
+            self.auth = None
+            raise ConfigError(f"cannot start the bus authenticator: {exc} (one room "
+                              "controller per ZeroMQ context)") from None
+        self.router = self._curve(zmq.ROUTER, COMMAND_DOMAIN, public, secret)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
-        self.pub = configure(self.context.socket(zmq.PUB))
+        self.pub = self._curve(zmq.PUB, UPDATE_DOMAIN, public, secret)
         self.pub.setsockopt(zmq.SNDHWM, 100_000)
         try:
             await _bind(self.router, router_ep)
@@ -93,6 +115,8 @@ class BusServer:
         except zmq.ZMQError:
             self.router.close()
             self.pub.close()
+            self.auth.stop()
+            self.auth = None
             raise
         # PUB never blocks (it drops at the high-water mark), so updates go out
         # through a plain socket on the same handle, without a future per send.
@@ -112,6 +136,26 @@ class BusServer:
         for sock in (self.router, self.pub):
             if sock is not None:
                 sock.close(linger=0)
+        if self.auth is not None:
+            self.auth.stop()
+            self.auth = None
+
+    def _curve(self, kind: int, domain: str, public: bytes, secret: bytes) -> zmq.Socket:
+        sock = configure(self.context.socket(kind))
+        sock.curve_server = True
+        sock.curve_publickey, sock.curve_secretkey = public, secret
+        sock.zap_domain = domain.encode()
+        return sock
+
+    def bus_role(self, frame: zmq.Frame) -> str | None:
+        """The bus role of the key that sent ``frame``; None when it is not (or no
+        longer) on the allow-list. Frames from inproc peers carry no key."""
+        try:
+            key = frame.get("User-Id")
+        except zmq.ZMQError:
+            return LOCAL
+        entry = self.keyring.allowed().get(key)
+        return entry[1] if entry else None
 
     def publish(self, updates: list[Update]) -> None:
         """Send updates to every subscriber, in order."""
@@ -137,7 +181,7 @@ class BusServer:
 
     async def _serve(self) -> None:
         while True:
-            frames = await self.router.recv_multipart()
+            frames = await self.router.recv_multipart(copy=False)
             try:
                 await self._answer(frames)
             except asyncio.CancelledError:
@@ -145,26 +189,36 @@ class BusServer:
             except Exception:  # the bus must keep answering whatever one message does
                 log.exception("bus: failed to answer a request")
 
-    async def _answer(self, frames: list[bytes]) -> None:
+    async def _answer(self, raw: list[zmq.Frame]) -> None:
+        bus_role = self.bus_role(raw[-1])
+        frames = [frame.bytes for frame in raw]
         ident, rest = frames[0], frames[1:]
         req_id = rest[1] if len(rest) == 3 else b""
         try:
             if len(rest) != 3:
                 raise MessageError(f"request must have 3 frames (verb, id, body), got {len(rest)}")
             verb, _, body = rest
+            if bus_role is None:
+                raise CommandError("role", "this device's bus key has been revoked")
             if verb == CMD:
                 cmd = Command.decode(body)
+                if not may_send(bus_role, cmd.role, cmd.name):
+                    raise CommandError("role", f"the {bus_role} key may not send {cmd.name!r} "
+                                               f"as {cmd.role}")
                 reply, updates = self.controller.handle(cmd)
                 self.publish(updates)
                 self._router_now.send_multipart([ident, REPLY, req_id, reply.encode()])
             elif verb == SNAP:
+                if bus_role not in READERS:
+                    raise CommandError("role", f"the {bus_role} key may not read the room's state")
                 await self._snapshot(ident, req_id, body.decode("utf-8", "replace"))
             else:
                 raise MessageError(f"unknown request {verb[:16]!r}; expected CMD or SNAP")
-        except MessageError as exc:
+        except (MessageError, CommandError) as exc:
             self.refused += 1
+            code = exc.code if isinstance(exc, CommandError) else "schema"
             reply = Reply(req_id.decode("ascii", "replace"), False, self.controller.seq,
-                          "schema", str(exc))
+                          code, str(exc))
             await self.router.send_multipart([ident, REPLY, req_id, reply.encode()])
 
     async def _snapshot(self, ident: bytes, req_id: bytes, prefix: str) -> None:

@@ -114,13 +114,19 @@ def check_displays(root: Path, config: RoomConfig | None = None) -> Check:
 
 async def check_bus(config: RoomConfig) -> Check:
     from .client import CommandClient
+    from .keys import Keyring
 
     try:
         info = read_runtime(config.data_dir)
     except KioskError:
         return Check("bus", False, f"no room is running with data dir {config.data_dir}",
                      "Start it: `systemctl start kiosk` or `kiosk serve --config room.toml`.")
-    client = CommandClient(info["bus"]["router"], timeout=2.0)
+    try:
+        keys = Keyring(info["bus"].get("keys") or config.keys_dir).client("operator")
+    except KioskError as exc:
+        return Check("bus", False, str(exc), "Run the check on the room PC as a user "
+                     "who may read the room's keys (`kiosk keys list`).")
+    client = CommandClient(info["bus"]["router"], timeout=2.0, keys=keys)
     started = time.perf_counter()
     try:
         reply = await client.request("ping", role="display")

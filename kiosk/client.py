@@ -11,6 +11,7 @@ import zmq.asyncio
 
 from .bus import CMD, REPLY, configure
 from .exceptions import BusError, MessageError
+from .keys import ClientKeys, require_keys, secure
 from .messages import Command, Reply
 
 
@@ -18,8 +19,11 @@ class CommandClient:
     """One DEALER shared by every sender in a process; replies matched by id."""
 
     def __init__(self, router: str, *, role: str = "counsellor",
-                 context: zmq.asyncio.Context | None = None, timeout: float = 3.0) -> None:
+                 context: zmq.asyncio.Context | None = None, timeout: float = 3.0,
+                 keys: ClientKeys | None = None) -> None:
+        require_keys(keys, router)
         self.router = router
+        self.keys = keys
         self.role = role
         self.context = context or zmq.asyncio.Context.instance()
         self.timeout = timeout
@@ -29,7 +33,7 @@ class CommandClient:
 
     def _socket(self) -> zmq.asyncio.Socket:
         if self._sock is None:
-            sock = configure(self.context.socket(zmq.DEALER))
+            sock = secure(configure(self.context.socket(zmq.DEALER)), self.keys)
             # Queue nothing while the controller is away: a stale command must
             # not run minutes later when it comes back.
             sock.setsockopt(zmq.IMMEDIATE, 1)

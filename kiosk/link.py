@@ -16,16 +16,23 @@ import zmq.asyncio
 from .client import CommandClient
 from .config import default_data_dir, read_runtime
 from .exceptions import CommandError
+from .keys import ClientKeys, Keyring
 from .messages import Command, Reply
 from .mirror import Mirror
 from .state import RoomState
+
+
+def runtime_keyring(info: dict[str, Any]) -> Keyring:
+    """The keyring a running room names in its runtime file."""
+    return Keyring(info["bus"]["keys"])
 
 
 class RoomLink:
     """Mirror of one room's state and the way to send it commands."""
 
     def __init__(self, router: str, pub: str, *, context: zmq.asyncio.Context | None = None,
-                 silence: float = 5.0, urls: dict[str, str] | None = None) -> None:
+                 silence: float = 5.0, urls: dict[str, str] | None = None,
+                 keys: ClientKeys | None = None) -> None:
         self.state = RoomState()
         self.router, self.pub = router, pub
         self.urls = urls or {}
@@ -35,16 +42,22 @@ class RoomLink:
         self.agency = ""
         #: How tablets and partners reach the page server (scheme, host, port); set by the room.
         self.base_url = ""
+        #: Signs the page server's cookies (sign-ins, device credentials); set by the room.
+        self.cookie_secret = ""
         #: In a demo room: lets a simulated partner answer a link (url, agency).
         self.simulate_partner: Callable[[str, str], None] | None = None
-        self.mirror = Mirror(self.state, router, pub, context=context, silence=silence)
-        self.client = CommandClient(router, context=context)
+        self.mirror = Mirror(self.state, router, pub, context=context, silence=silence, keys=keys)
+        self.client = CommandClient(router, context=context, keys=keys)
 
     @classmethod
-    async def connect(cls, data_dir: str | Path | None = None, **kwargs: Any) -> RoomLink:
-        """Join the room running with ``data_dir`` (e.g. from JupyterLab)."""
+    async def connect(cls, data_dir: str | Path | None = None, *, key: str = "operator",
+                      **kwargs: Any) -> RoomLink:
+        """Join the room running with ``data_dir`` (e.g. from JupyterLab) with the
+        bus key ``key`` from the room's keyring (readable on the room PC only)."""
         info = read_runtime(Path(data_dir) if data_dir else default_data_dir())
-        link = cls(info["bus"]["router"], info["bus"]["pub"], urls=info.get("urls"), **kwargs)
+        keys = runtime_keyring(info).client(key)
+        link = cls(info["bus"]["router"], info["bus"]["pub"], urls=info.get("urls"),
+                   keys=keys, **kwargs)
         await link.start()
         return link
 

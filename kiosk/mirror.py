@@ -16,9 +16,10 @@ import time
 import zmq
 import zmq.asyncio
 
-from .bus import END, KV, SNAP, configure
+from .bus import END, KV, REPLY, SNAP, configure
 from .exceptions import BusError, MessageError
-from .messages import HEARTBEAT_KEY, Update, new_id, unstamp
+from .keys import ClientKeys, require_keys, secure
+from .messages import HEARTBEAT_KEY, Reply, Update, new_id, unstamp
 from .state import RoomState
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,10 @@ DRAIN = 1000  # most updates folded into one batch
 
 
 async def fetch_snapshot(context: zmq.asyncio.Context, router: str, prefix: str = "",
-                         timeout: float = 3.0) -> tuple[list[Update], int, bytes]:
+                         timeout: float = 3.0, keys: ClientKeys | None = None
+                         ) -> tuple[list[Update], int, bytes]:
     """Ask the controller for every key under ``prefix``: (updates, seq, epoch)."""
-    sock = configure(context.socket(zmq.DEALER))
+    sock = secure(configure(context.socket(zmq.DEALER)), keys)
     sock.connect(router)
     req = new_id().encode()
     items: list[Update] = []
@@ -48,6 +50,9 @@ async def fetch_snapshot(context: zmq.asyncio.Context, router: str, prefix: str 
             elif frames[0] == END and len(frames) == 3:
                 seq, epoch = unstamp(frames[2])
                 return items, seq, epoch
+            elif frames[0] == REPLY and len(frames) == 3:  # refused
+                raise BusError(f"the room controller refused the snapshot: "
+                               f"{Reply.decode(frames[2]).error}")
             else:
                 raise MessageError(f"unexpected snapshot frame {frames[0][:16]!r}")
     finally:
@@ -62,9 +67,12 @@ class Mirror:
     """Keeps a :class:`RoomState` equal to the controller's, across gaps and restarts."""
 
     def __init__(self, state: RoomState, router: str, pub: str, *, prefix: str = "room/",
-                 context: zmq.asyncio.Context | None = None, silence: float = 5.0) -> None:
+                 context: zmq.asyncio.Context | None = None, silence: float = 5.0,
+                 keys: ClientKeys | None = None) -> None:
+        require_keys(keys, router)
         self.state = state
         self.router, self.pub = router, pub
+        self.keys = keys
         self.prefix = prefix
         self.context = context or zmq.asyncio.Context.instance()
         self.silence = silence
@@ -116,7 +124,7 @@ class Mirror:
 
     async def _run(self) -> None:
         while True:
-            sub = configure(self.context.socket(zmq.SUB))
+            sub = secure(configure(self.context.socket(zmq.SUB)), self.keys)
             sub.setsockopt(zmq.RCVHWM, 100_000)
             try:
                 sub.connect(self.pub)
@@ -136,7 +144,7 @@ class Mirror:
 
     async def _follow(self, sub: zmq.asyncio.Socket) -> None:
         items, seq, epoch = await fetch_snapshot(self.context, self.router, self.prefix,
-                                                 timeout=self.silence)
+                                                 timeout=self.silence, keys=self.keys)
         self.epoch, self.last_heard = epoch, time.monotonic()
         self.state.apply([(u.key, u.value) for u in items], replace=True, seq=seq)
         self.state.synced = True

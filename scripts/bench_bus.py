@@ -1,6 +1,7 @@
 """Benchmark of the room bus against raw pyzmq on the same transport, in one run.
 
-Figures (controller in a second process, tcp on loopback):
+Figures (controller in a second process, tcp on loopback, CURVE-encrypted on both
+sides: the baseline encrypts as the bus does):
 
 * command → update seen by a mirror, p50 and p99, beside the raw asyncio
   DEALER→ROUTER round trip;
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from kiosk.bus import BusServer  # noqa: E402
 from kiosk.client import CommandClient  # noqa: E402
 from kiosk.controller import RoomController  # noqa: E402
+from kiosk.keys import Keyring  # noqa: E402
 from kiosk.messages import Command  # noqa: E402
 from kiosk.mirror import Mirror  # noqa: E402
 from kiosk.room import free_port  # noqa: E402
@@ -51,8 +53,14 @@ def pct(values: list[float], q: float) -> float:
 async def serve(mode: str, router: str, pub: str, tmp: str) -> None:
     ctx = zmq.asyncio.Context()
     loop = asyncio.get_running_loop()
+    keyring = Keyring(Path(tmp) / "keys")
     if mode == "raw":
+        # The baseline encrypts as the room's bus does (CURVE), without authenticator.
         rsock, psock = ctx.socket(zmq.ROUTER), zmq.Context.instance().socket(zmq.PUB)
+        public, secret = keyring.server_secret()
+        for sock in (rsock, psock):
+            sock.curve_server = True
+            sock.curve_publickey, sock.curve_secretkey = public, secret
         psock.sndhwm = HWM
         rsock.bind(router)
         psock.bind(pub)
@@ -64,7 +72,7 @@ async def serve(mode: str, router: str, pub: str, tmp: str) -> None:
     else:
         store = Store(Path(tmp) / "room.db")
         ctl = RoomController(store, "bench", "Bench")
-        bus = BusServer(ctl, router, pub, context=ctx)
+        bus = BusServer(ctl, router, pub, keyring=keyring, context=ctx)
         await bus.start()
 
         async def checkpoints() -> None:  # as a room does (kiosk.room.Room)
@@ -95,6 +103,10 @@ async def serve(mode: str, router: str, pub: str, tmp: str) -> None:
 # -- client side --------------------------------------------------------------------
 class Server:
     def __init__(self, mode: str, tmp: str) -> None:
+        keyring = Keyring(Path(tmp) / "keys")
+        keyring.init()
+        #: The operator's bus key, as `kiosk ctl` uses it.
+        self.keys = keyring.client("operator")
         self.router = f"tcp://127.0.0.1:{free_port()}"
         self.pub = f"tcp://127.0.0.1:{free_port()}"
         self.proc = subprocess.Popen(
@@ -116,7 +128,7 @@ class RawClient:
 
     def __init__(self, server: Server) -> None:
         self.ctx = zmq.asyncio.Context()
-        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock = server.keys.apply(self.ctx.socket(zmq.DEALER))
         self.sock.connect(server.router)
 
     async def round_trips(self, rounds: int) -> list[float]:
@@ -136,7 +148,7 @@ class RawClient:
 async def raw_pubsub(server: Server, n: int) -> float:
     """Plain blocking pyzmq SUB with json.loads: the fastest a receiver gets."""
     ctx = zmq.Context()
-    sub = ctx.socket(zmq.SUB)
+    sub = server.keys.apply(ctx.socket(zmq.SUB))
     sub.rcvhwm = HWM
     sub.connect(server.pub)
     sub.subscribe(b"")
@@ -165,8 +177,9 @@ class RoomClient:
         self.server = server
         self.ctx = zmq.asyncio.Context()
         self.state = RoomState()
-        self.mirror = Mirror(self.state, server.router, server.pub, context=self.ctx)
-        self.client = CommandClient(server.router, context=self.ctx)
+        self.mirror = Mirror(self.state, server.router, server.pub, context=self.ctx,
+                             keys=server.keys)
+        self.client = CommandClient(server.router, context=self.ctx, keys=server.keys)
         self.seen = asyncio.Event()
         self.target = 0
         self.state.param.watch(self._seq, "seq")
@@ -203,7 +216,7 @@ class RoomClient:
 async def room_updates(server: Server, n: int) -> float:
     ctx = zmq.asyncio.Context()
     state = RoomState()
-    mirror = Mirror(state, server.router, server.pub, context=ctx)
+    mirror = Mirror(state, server.router, server.pub, context=ctx, keys=server.keys)
     await mirror.start()
     await asyncio.sleep(0.3)
     target = state.seq + n

@@ -6,10 +6,10 @@ import asyncio
 import time
 
 import pytest
-import zmq
 from conftest import BusRoom, endpoints, until
 
 from kiosk.bus import CMD, REPLY
+from kiosk.keys import Keyring
 from kiosk.messages import MAX_BODY_BYTES, MAX_FRAME_BYTES, Reply, Update
 
 
@@ -125,9 +125,7 @@ BAD_REQUESTS = [
 @pytest.mark.parametrize(("frames", "reason"), BAD_REQUESTS)
 async def test_malformed_requests_are_refused_and_the_bus_goes_on(bus_room, zctx, frames,
                                                                   reason):
-    sock = zctx.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.connect(bus_room.router)
+    sock = bus_room.dealer()
     before = bus_room.controller.state.to_updates(), bus_room.controller.seq
     answer = await raw_request(sock, frames)
     assert answer is not None and answer[0] == REPLY
@@ -135,19 +133,15 @@ async def test_malformed_requests_are_refused_and_the_bus_goes_on(bus_room, zctx
     assert not reply.ok and reply.code == "schema" and reason in reply.error
     assert (bus_room.controller.state.to_updates(), bus_room.controller.seq) == before
     assert (await bus_room.client().request("ping")).ok
-    sock.close()
 
 
 async def test_oversized_frame_drops_the_sender_not_the_controller(bus_room, zctx):
-    sock = zctx.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.connect(bus_room.router)
+    sock = bus_room.dealer()
     answer = await raw_request(sock, [CMD, b"big", b"x" * (MAX_FRAME_BYTES + 10)], timeout=1)
     assert answer is None  # libzmq refused the frame and dropped that connection
     mirror = await bus_room.mirror()
     assert (await bus_room.client().request("session.start")).ok
     await until(lambda: mirror.state.phase == "consulting")
-    sock.close()
 
 
 async def test_malformed_updates_make_the_mirror_resync_not_crash(bus_room):
@@ -167,7 +161,10 @@ async def test_commands_fail_fast_when_the_controller_is_away(tmp_path, zctx, po
     from kiosk.client import CommandClient
     from kiosk.exceptions import BusError
 
-    client = CommandClient(f"tcp://127.0.0.1:{port}", context=zctx, timeout=0.5)
+    ring = Keyring(tmp_path / "keys")
+    ring.init()
+    client = CommandClient(f"tcp://127.0.0.1:{port}", context=zctx, timeout=0.5,
+                           keys=ring.client("operator"))
     with pytest.raises(BusError, match="did not answer within 0.5 s"):
         await client.request("session.start")
     # ...and the refused command is not delivered later, when a controller appears.
@@ -183,7 +180,7 @@ async def test_commands_fail_fast_when_the_controller_is_away(tmp_path, zctx, po
 async def test_an_acked_command_is_already_in_the_senders_mirror(bus_room, zctx):
     from kiosk.link import RoomLink
 
-    link = RoomLink(bus_room.router, bus_room.pub, context=zctx)
+    link = RoomLink(bus_room.router, bus_room.pub, context=zctx, keys=bus_room.keys)
     await link.start()
     try:
         for i in range(50):  # read your own writes, every time
@@ -195,12 +192,15 @@ async def test_an_acked_command_is_already_in_the_senders_mirror(bus_room, zctx)
         await link.close()
 
 
-async def test_posting_without_a_controller_fails_at_once(zctx, port):
+async def test_posting_without_a_controller_fails_at_once(zctx, port, tmp_path):
     from kiosk.client import CommandClient
     from kiosk.exceptions import BusError
     from kiosk.messages import Command
 
-    client = CommandClient(f"tcp://127.0.0.1:{port}", context=zctx)
+    ring = Keyring(tmp_path / "keys")
+    ring.init()
+    client = CommandClient(f"tcp://127.0.0.1:{port}", context=zctx,
+                           keys=ring.client("operator"))
     with pytest.raises(BusError, match="is not connected"):
         client.post(Command("ping"))
     await client.close()

@@ -105,8 +105,11 @@ def check(data: Path, root: Path, *extra: str) -> subprocess.CompletedProcess:
 def test_check_passes_on_a_ready_room(tmp_path):
     from conftest import ThreadedRoom
 
+    from kiosk.keys import Keyring
+
     data = tmp_path / "data"
     root = fake_tree(tmp_path / "root")
+    Keyring(data / "keys").init()
     room = ThreadedRoom(RoomConfig(data_dir=data, http_port=0, bus_router="tcp://127.0.0.1:0",
                                    bus_pub="tcp://127.0.0.1:0")).start()
     try:

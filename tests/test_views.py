@@ -12,7 +12,7 @@ from kiosk.views import ControlView, DisplayView, KioskView
 @pytest.fixture
 def link():
     """A link whose state the test sets directly (nothing is connected)."""
-    lk = RoomLink("tcp://127.0.0.1:9", "tcp://127.0.0.1:9")
+    lk = RoomLink("inproc://nobody", "inproc://nobody")
     lk.state.apply([("room/r1/info", {"name": "Raum 1"}), ("room/r1/phase", "idle")],
                    replace=True, seq=3)
     return lk
