@@ -15,6 +15,7 @@ from typing import Any
 from . import i18n
 from .agencies import AGENCY_TYPES, OUTCOMES
 from .exceptions import CommandError
+from .staff import MIN_PASSWORD, STAFF_ROLES
 from .state import DEVICE_KINDS, PHASES, ROLES
 
 Validator = Callable[[str, Any], Any]
@@ -85,6 +86,22 @@ def device_id(name: str, value: Any) -> str:
     return value
 
 
+def account_name(name: str, value: Any) -> str:
+    value = text(40, min_len=2)(name, value).lower()
+    if not all(c.isascii() and (c.isalnum() or c in "-_.") for c in value):
+        raise CommandError("schema", f"'{name}' may hold only letters, digits, '-', '_' and '.'")
+    return value
+
+
+def password(min_len: int) -> Validator:
+    """A password as typed: not stripped, ``min_len`` to 200 characters."""
+    def check(name: str, value: Any) -> str:
+        if not isinstance(value, str) or not min_len <= len(value) <= 200:
+            raise CommandError("schema", f"'{name}' must be text of {min_len} to 200 characters")
+        return value
+    return check
+
+
 @dataclass(frozen=True)
 class Arg:
     check: Validator
@@ -125,6 +142,7 @@ CLIENT = frozenset({"kiosk"})
 BOTH = frozenset({"counsellor", "kiosk"})
 MEDIA = frozenset({"media"})
 ADMIN = frozenset({"admin"})
+STAFF = frozenset({"counsellor", "admin"})
 NOTE_ID = Arg(integer(1, 2**53))
 
 
@@ -213,6 +231,20 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           tablet=NOTE_ID),
     _spec("tablet.verify", frozenset({"counsellor", "admin"}), ALL_PHASES,
           "Which paired tablet a credential belongs to.", token=Arg(text(200))),
+    _spec("staff.add", ADMIN, ALL_PHASES, "A staff account (its password is kept as a hash).",
+          name=Arg(account_name), role=Arg(choice(*STAFF_ROLES)),
+          password=Arg(password(MIN_PASSWORD))),
+    _spec("staff.remove", ADMIN, ALL_PHASES, "Delete a staff account and end its sign-ins.",
+          name=Arg(account_name)),
+    _spec("staff.password", ADMIN, ALL_PHASES, "Set an account's password; its sign-ins end.",
+          name=Arg(account_name), password=Arg(password(MIN_PASSWORD))),
+    _spec("staff.list", ADMIN, ALL_PHASES, "The staff accounts: names and roles."),
+    _spec("staff.signin", STAFF, ALL_PHASES, "Check a name and password; open a sign-in.",
+          name=Arg(text(40)), password=Arg(password(1))),
+    _spec("staff.verify", STAFF, ALL_PHASES, "Whose sign-in a token is.", token=Arg(text(200))),
+    _spec("staff.signout", STAFF, ALL_PHASES, "End a sign-in.", token=Arg(text(200))),
+    _spec("retention.purge", ADMIN, ALL_PHASES,
+          "Erase what the retention policy no longer keeps (never the running session)."),
 ]}
 
 

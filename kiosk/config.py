@@ -14,6 +14,11 @@ names only what differs, in the sections ``[room]``, ``[http]`` and ``[bus]``::
     [bus]
     router = "tcp://127.0.0.1:5581"
     pub = "tcp://127.0.0.1:5582"
+
+    [retention]            # days; these are the defaults
+    notes_days = 0         # notes, next steps: erased when the client has left
+    sessions_days = 90     # partner names, invitations, consent log, exact times
+    evaluation_days = 0    # anonymous survey and session facts: 0 keeps them
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import ConfigError
+from .retention import RetentionPolicy
 
 DATA_DIR_ENV = "KIOSK_DATA_DIR"
 RUNTIME_FILE = "room.json"
@@ -40,7 +46,7 @@ _FILE_KEYS = {
     ("http", "address"): "http_address", ("http", "port"): "http_port",
     ("http", "allowed_origins"): "allowed_origins",
     ("bus", "router"): "bus_router", ("bus", "pub"): "bus_pub",
-    ("bus", "heartbeat"): "heartbeat", ("bus", "silence"): "silence",
+    ("bus", "keys"): "bus_keys", ("bus", "heartbeat"): "heartbeat", ("bus", "silence"): "silence",
     ("kiosk", "idle_timeout"): "idle_timeout", ("kiosk", "idle_warning"): "idle_warning",
     ("media", "ice_servers"): "ice_servers", ("media", "camera"): "camera",
     ("media", "microphone"): "microphone", ("media", "microphone_format"): "microphone_format",
@@ -48,6 +54,9 @@ _FILE_KEYS = {
     ("devices", "speaker"): "speaker", ("devices", "touch"): "touch",
     ("devices", "kiosk_output"): "kiosk_output", ("devices", "display_output"): "display_output",
     ("http", "public_url"): "public_url",
+    ("retention", "notes_days"): "retention_notes_days",
+    ("retention", "sessions_days"): "retention_sessions_days",
+    ("retention", "evaluation_days"): "retention_evaluation_days",
 }
 
 
@@ -80,6 +89,8 @@ class RoomConfig:
     """Endpoint of the controller's ROUTER (commands and snapshots)."""
     bus_pub: str = "tcp://127.0.0.1:5572"
     """Endpoint of the controller's PUB (updates and heartbeats)."""
+    bus_keys: Path | None = None
+    """Folder of the bus's CURVE keys (``kiosk keys init``); none: ``<data_dir>/keys``."""
     heartbeat: float = 1.0
     """Seconds between the controller's heartbeats."""
     silence: float = 5.0
@@ -111,6 +122,14 @@ class RoomConfig:
     empty: the page server's own address."""
     demo: bool = False
     """Demo room: /control can let a simulated partner answer an invitation."""
+    retention_notes_days: int = 0
+    """Days notes and next steps stay after their session closed; 0: erased as the room
+    returns to idle after the client's closing screens (see kiosk/retention.py)."""
+    retention_sessions_days: int = 90
+    """Days after its start that a session's personal metadata stays (partner names,
+    invitations, consent log rows, exact times); then only anonymous facts remain."""
+    retention_evaluation_days: int = 0
+    """Days the anonymous survey answers and session facts stay; 0: kept without limit."""
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -139,10 +158,21 @@ class RoomConfig:
                               "https://host:port (no path)")
         if not 0 < self.idle_warning < self.idle_timeout:
             raise ConfigError("kiosk idle_warning must be positive and shorter than idle_timeout")
+        _ = self.retention  # ConfigError for bad [retention] values
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "room.db"
+
+    @property
+    def keys_dir(self) -> Path:
+        return Path(self.bus_keys) if self.bus_keys else self.data_dir / "keys"
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        """What the room keeps how long (section ``[retention]``)."""
+        return RetentionPolicy(self.retention_notes_days, self.retention_sessions_days,
+                               self.retention_evaluation_days)
 
     @property
     def runtime_path(self) -> Path:

@@ -12,16 +12,19 @@ import json
 import logging
 import os
 import secrets
+import sqlite3
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from . import commands
+from . import commands, retention
 from .exceptions import CommandError
 from .health import HealthCommands
 from .messages import Command, Reply, Update
 from .pairing import PairingCommands
 from .partners import Changes, PartnerCommands
+from .retention import RetentionPolicy
+from .staff import StaffCommands
 from .state import DEFAULT_LANGUAGE, Note, RoomState, Step, room_key
 from .store import Store, now
 
@@ -32,11 +35,13 @@ CREATES = frozenset({"session.start", "note.add", "step.add", "consent.request",
                      "partner.invite"})
 
 
-class RoomController(PartnerCommands, HealthCommands, PairingCommands):
+class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffCommands):
     """Validates commands, persists them, and keeps the keyed state to publish."""
 
-    def __init__(self, store: Store, room_id: str, room_name: str) -> None:
+    def __init__(self, store: Store, room_id: str, room_name: str, *,
+                 retention: RetentionPolicy | None = None) -> None:
         self.store = store
+        self.retention = retention or RetentionPolicy()
         self.epoch = os.urandom(8)
         self.seq = 0
         self.kv: dict[str, Update] = {}
@@ -44,6 +49,7 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands):
         self._handlers: dict[str, Callable[[dict[str, Any]], Changes]] = {
             **self.health_handlers(),
             **self.pairing_handlers(),
+            **self.staff_handlers(),
             "ping": lambda args: [],
             "checkin": self._checkin,
             "language.set": self._language,
@@ -63,6 +69,7 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands):
             "survey.submit": self._survey_submit,
             "survey.skip": self._to_idle,
             "kiosk.reset": self._to_idle,
+            "retention.purge": self._purge,
             **self.partner_handlers(),
         }
         self._load(room_id, room_name)
@@ -209,9 +216,15 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands):
                 session = db["sessions"].get(sid)
                 self.store.update("sessions", sid, {"ended_at": session["ended_at"] or closed,
                                                     "closed_at": closed})
+                if self.retention.notes_days == 0:
+                    # The client has left the summary and survey behind: the talk's
+                    # notes and next steps go now (kiosk/retention.py).
+                    retention.erase_content(db.conn, [sid])
             self.store.update("rooms", self.state.room_id, {
                 "phase": "idle", "session_id": None, "language": DEFAULT_LANGUAGE,
                 "privacy": 0, "arrival": None, "updated_at": closed})
+        if sid or self.state.arrival:
+            self.store.wipe()  # the arrival code and the notes also leave the WAL
         changes: Changes = [(self._key("notes", n.id), None) for n in self.state.notes]
         changes += [(self._key("steps", s.id), None) for s in self.state.next_steps]
         changes += [(self._key("partners", p.id), None) for p in self.state.partners]
@@ -224,6 +237,23 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands):
             changes.append((self._key("outcome"), None))
         return changes + self._room_changes(
             {"language": DEFAULT_LANGUAGE, "privacy": 0, "phase": "idle"})
+
+    def purge(self, now: dt.datetime | None = None) -> dict[str, int]:
+        """Apply the retention policy (never to the running session); counts per kind."""
+        return retention.purge(self.store, self.retention, now=now)
+
+    def _purge(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        """``kiosk purge``: nothing the screens show changes; the reply says what went.
+        The WAL is truncated at once if no reader holds it, else at the next checkpoint."""
+        erased = self.purge()
+        wiped = not self.store.wipe_pending
+        if not wiped:
+            try:
+                wiped = self.store.checkpoint(busy_ms=100) and not self.store.wipe_pending
+            except sqlite3.DatabaseError:
+                log.exception("truncating the WAL after a purge failed; the next try "
+                              "comes with the next checkpoint")
+        return [], {"erased": erased, "wal_clean": wiped}
 
     def _survey_submit(self, args: dict[str, Any]) -> Changes:
         day = dt.datetime.now(dt.UTC).date().isoformat()

@@ -99,11 +99,17 @@ class PartnerCommands:
         return [(self._key("partners", partner.id), partner.to_dict())]
 
     def _set_consent(self, partner: Partner, answer: str, version: str) -> Changes:
-        """Record the client's answer in the append-only log, then on the partner."""
+        """Record the client's answer in the append-only log, then on the partner.
+
+        The row is committed before the change is published, so the media engine
+        opens the partner's gate only after it (milliseconds in ``at`` show the order).
+        """
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         with self.store.transaction():
             self.store.insert("consent_log", {
-                "at": now(), "room_id": self.state.room_id, "session_id": self.state.session_id,
-                "partner_agency": partner.agency, "partner_role": partner.role,
+                "at": at, "room_id": self.state.room_id, "session_id": self.state.session_id,
+                "partner_id": partner.id, "partner_agency": partner.agency,
+                "agency_type": partner.agency_type, "partner_role": partner.role,
                 "answer": answer, "text_version": version, "language": self.state.language})
             self.store.update("partners", partner.id, {"consent": answer})
         if answer == "granted" and partner.admitted and partner.state == "connected":

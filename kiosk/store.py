@@ -8,6 +8,7 @@ never edit an applied one.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,6 +119,65 @@ def _m007_evaluation(db: sqlite_utils.Database) -> None:
     db["survey_answers"].add_column("agency_types", str)
 
 
+def _m008_consent_log_partner(db: sqlite_utils.Database) -> None:
+    # Each consent row names the partner call it is about and the kind of agency, so
+    # that every call can be shown to have its consent row before media flowed.
+    db["consent_log"].add_column("partner_id", int)
+    db["consent_log"].add_column("agency_type", str, not_null_default="")
+    db["consent_log"].create_index(["partner_id"])
+    # A partner's id is never used again, even once the partner was removed and their
+    # row deleted (a plain INTEGER PRIMARY KEY would hand it to the next partner): the
+    # consent log, invitations and partner_calls name partners by it. SQLite adds
+    # AUTOINCREMENT only by rebuilding the table.
+    table = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' "
+                       "AND name = 'partners'").fetchone()[0]
+    indexes = [row[0] for row in db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'partners' "
+        "AND sql IS NOT NULL")]
+    table = re.sub(r'^CREATE TABLE\s+["\[`]?partners["\]`]?', "CREATE TABLE partners_new",
+                   table)
+    table, found = re.subn(r'(["\[`]?id["\]`]?\s+INTEGER\s+PRIMARY\s+KEY)',
+                           r"\1 AUTOINCREMENT", table, count=1)
+    if not found:
+        raise StoreError("the partners table has no integer id to make AUTOINCREMENT")
+    db.execute(table)
+    db.execute("INSERT INTO partners_new SELECT * FROM partners")
+    db.execute("DROP TABLE partners")
+    db.execute("ALTER TABLE partners_new RENAME TO partners")
+    for sql in indexes:
+        db.execute(sql)
+    db.execute("DELETE FROM sqlite_sequence WHERE name = 'partners'")
+    db.execute("""INSERT INTO sqlite_sequence (name, seq) SELECT 'partners', max(
+                    coalesce((SELECT max(id) FROM partners), 0),
+                    coalesce((SELECT max(partner_id) FROM partner_calls), 0),
+                    coalesce((SELECT max(partner_id) FROM invitations), 0))""")
+
+
+def _m009_retention(db: sqlite_utils.Database) -> None:
+    # The consent log stays append-only, but is no longer kept for ever: the retention
+    # purge (kiosk/retention.py) sets a mark in its own transaction, and only rows older
+    # than the mark may go. Without a mark no row can be deleted; none can be changed.
+    db["retention_marks"].create({"name": str, "before": str}, pk="name", not_null={"before"})
+    db.execute("DROP TRIGGER consent_log_no_delete")
+    db.execute("""
+        CREATE TRIGGER consent_log_no_delete BEFORE DELETE ON consent_log
+        WHEN old.at IS NULL OR old.at >= coalesce(
+            (SELECT before FROM retention_marks WHERE name = 'consent_log'), '')
+        BEGIN SELECT RAISE(ABORT,
+            'the consent log is append-only (only the retention purge removes old rows)');
+        END""")
+
+
+def _m010_staff(db: sqlite_utils.Database) -> None:
+    """Staff accounts (scrypt hashes) and their sign-ins (token hashes; kiosk/staff.py)."""
+    db["staff"].create({"name": str, "role": str, "password_hash": str, "created_at": str},
+                       pk="name", not_null={"role", "password_hash"})
+    db["staff_sessions"].create({"token_hash": str, "name": str, "role": str,
+                                 "created_at": str, "expires_at": str}, pk="token_hash",
+                                foreign_keys=[("name", "staff", "name")])
+    db["staff_sessions"].create_index(["expires_at"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_rooms_sessions_notes", _m001_rooms_sessions_notes),
     ("002_survey_answers", _m002_survey_answers),
@@ -126,6 +186,9 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("005_room_camera_microphone", _m005_room_camera_microphone),
     ("006_devices_pairing", _m006_devices_pairing),
     ("007_evaluation", _m007_evaluation),
+    ("008_consent_log_partner", _m008_consent_log_partner),
+    ("009_retention", _m009_retention),
+    ("010_staff", _m010_staff),
 ]
 
 
@@ -151,6 +214,10 @@ class Store:
             # Checkpoints (which fsync) run off the command path: see checkpoint().
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute("PRAGMA foreign_keys = ON")
+            # Deleted content is overwritten with zeros in the file (cells, free pages),
+            # not left readable: see kiosk/retention.py and wipe().
+            conn.execute("PRAGMA secure_delete = ON")
+            self._wipes = self._wiped = 0
             self.db = sqlite_utils.Database(conn)
             self.migrate()
         except sqlite3.DatabaseError as exc:
@@ -203,18 +270,34 @@ class Store:
     def delete(self, table: str, pk: Any) -> None:
         self.db.conn.execute(f"DELETE FROM [{table}] WHERE id = ?", [pk])
 
-    def checkpoint(self) -> None:
-        """Copy the WAL into the database file, beside running writers.
+    def wipe(self) -> None:
+        """Something was erased: the next checkpoint truncates the WAL, which still
+        holds the earlier copies of the pages (secure_delete zeroes only the file)."""
+        self._wipes += 1
+
+    @property
+    def wipe_pending(self) -> bool:
+        return self._wiped < self._wipes
+
+    def checkpoint(self, *, busy_ms: int = BUSY_TIMEOUT_MS) -> bool:
+        """Copy the WAL into the database file, beside running writers; return whether
+        every frame was copied (and, after a wipe, the WAL truncated to nothing).
 
         Called from a worker thread every few seconds (see ``Room``) on its
-        own connection, so that no command waits for the fsync it needs.
+        own connection, so that no command waits for the fsync it needs. After
+        :meth:`wipe` it truncates the WAL, waiting up to ``busy_ms`` for readers.
         """
+        wipes = self._wipes
+        mode = "TRUNCATE" if self._wiped < wipes else "PASSIVE"
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+            busy, frames, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         finally:
             conn.close()
+        if busy == 0 and mode == "TRUNCATE":
+            self._wiped = max(self._wiped, wipes)
+        return busy == 0 and frames == copied
 
     def close(self) -> None:
         try:

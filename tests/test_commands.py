@@ -39,11 +39,22 @@ VALID_ARGS = {
     "tablet.revoke": {"tablet": 1},
     "tablet.verify": {"token": "set by room_in"},
     "session.outcome": {"outcome": "follow_up", "follow_up": "Jobcenter"},
+    "retention.purge": {},
+    "staff.add": {"name": "herr-neu", "role": "evaluator", "password": "ein langes Passwort"},
+    "staff.remove": {"name": "frau-berg"},
+    "staff.password": {"name": "frau-berg", "password": "noch ein Passwort"},
+    "staff.list": {},
+    "staff.signin": {"name": "frau-berg", "password": "ihr Passwort 1"},
+    "staff.verify": {"token": "set by room_in"},
+    "staff.signout": {"token": "set by room_in"},
 }
 #: Set by room_in from earlier replies: a pairing code on offer, a tablet's credential.
 LATER = {"invite.claim": ("token", "test_token"), "pairing.claim": ("code", "test_code"),
-         "tablet.verify": ("token", "test_credential")}
-READ_ONLY = {"ping", "tablet.verify"}
+         "tablet.verify": ("token", "test_credential"), "staff.verify": ("token", "test_signin"),
+         "staff.signout": ("token", "test_signin")}
+#: Accepted without publishing: nothing the screens show changes.
+READ_ONLY = {"ping", "tablet.verify", "retention.purge", "staff.add", "staff.remove",
+             "staff.password", "staff.list", "staff.signin", "staff.verify", "staff.signout"}
 
 PARTNER = {"name": "Herr Kaya", "agency": "Jobcenter", "purpose": "Bürgergeld"}
 IN_SESSION = [("session.start", "counsellor", {}),
@@ -58,7 +69,10 @@ IN_SESSION = [("session.start", "counsellor", {}),
 #: In every phase: a camera reports, tablet 1 is paired, and a fresh code is on offer.
 DEVICES = [("device.heartbeat", "media", {"device": "camera", "kind": "camera", "fps": 30}),
            ("pairing.start", "admin", {}), ("pairing.claim", "admin", {}),
-           ("pairing.start", "admin", {})]
+           ("pairing.start", "admin", {}),
+           ("staff.add", "admin", {"name": "frau-berg", "role": "counsellor",
+                                   "password": "ihr Passwort 1"}),
+           ("staff.signin", "admin", {"name": "frau-berg", "password": "ihr Passwort 1"})]
 TO_PHASE = {
     "idle": DEVICES,
     "welcome": [*DEVICES, ("checkin", "kiosk", {"walk_in": True})],
@@ -88,8 +102,18 @@ def room_in(phase: str, store: Store) -> RoomController:
             ctl.test_code = reply.data["code"]  # the last code, still on offer
         elif name == "pairing.claim":
             ctl.test_credential = reply.data["token"]
+        elif name == "staff.signin":
+            ctl.test_signin = reply.data["token"]
     assert ctl.state.phase == phase
     return ctl
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch):
+    """A few hundred rooms get staff accounts here: hash their passwords cheaply."""
+    from kiosk import staff
+
+    monkeypatch.setitem(staff.SCRYPT, "n", 16)
 
 
 def test_table_covers_every_command():
