@@ -23,6 +23,8 @@ python3 -m venv /opt/kiosk/.venv
 if [ ! -f /var/lib/kiosk/room.toml ]; then
   sudo -u kiosk /opt/kiosk/.venv/bin/kiosk devices init --room "$room" --data-dir /var/lib/kiosk
 fi
+# The bus's CURVE keys: made once, kept across updates (only what is missing is made).
+sudo -u kiosk /opt/kiosk/.venv/bin/kiosk keys init --data-dir /var/lib/kiosk
 
 install -m 0644 "$here/devices/70-kiosk-camera.rules" /etc/udev/rules.d/
 udevadm control --reload && udevadm trigger --subsystem-match=video4linux || true
@@ -34,6 +36,8 @@ systemctl enable --now kiosk.service kiosk-agent.service
 systemctl enable kiosk-browser@kiosk.service kiosk-browser@display.service unclutter.service
 
 sudo -u kiosk /opt/kiosk/.venv/bin/kiosk devices scan
+echo "Create the staff's sign-ins (the first facility account, then the counsellors):"
+echo "  sudo -u kiosk /opt/kiosk/.venv/bin/kiosk staff add NAME --role admin --data-dir /var/lib/kiosk"
 echo "Assign the devices to their roles, e.g.:"
 echo "  sudo -u kiosk /opt/kiosk/.venv/bin/kiosk devices scan --data-dir /var/lib/kiosk \\"
 echo "    --assign camera=/dev/kiosk-camera --assign kiosk-screen=card0-HDMI-A-1 \\"

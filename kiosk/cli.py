@@ -17,6 +17,8 @@ import zmq.asyncio
 from .client import CommandClient
 from .config import DATA_DIR_ENV, RoomConfig, read_runtime
 from .exceptions import BusError, KioskError
+from .keys import ClientKeys
+from .link import runtime_keyring
 from .mirror import fetch_snapshot
 from .state import ROLES, RoomState
 
@@ -56,6 +58,11 @@ def run_room(config: RoomConfig) -> None:
             click.echo(f"  {name:<8} {url}")
         click.echo(f"  bus      {router} (commands) {pub} (updates)")
         click.echo(f"  data     {config.data_dir.resolve()}")
+        if room.demo_password:
+            from .staff import DEMO_ACCOUNTS
+
+            click.echo(f"  sign in  {', '.join(DEMO_ACCOUNTS)} with the password "
+                       f"{room.demo_password} (new at each start)")
         click.echo("Press Ctrl-C to stop.", err=True)
         await stop.wait()
         click.echo("Stopping…", err=True)
@@ -95,10 +102,12 @@ def serve(config_path: str) -> None:
 @main.group()
 @click.option("--as", "role", type=click.Choice(ROLES), default="counsellor", show_default=True,
               help="Speak for this role.")
+@click.option("--key", default="operator", show_default=True,
+              help="Which of the room's bus keys to use (see 'kiosk keys list').")
 @click.pass_context
-def ctl(ctx: click.Context, role: str) -> None:
+def ctl(ctx: click.Context, role: str, key: str) -> None:
     """Read and steer a running room over its bus."""
-    ctx.obj = {"role": role}
+    ctx.obj = {"role": role, "key": key}
 
 
 def _runtime(data_dir: Path) -> dict[str, Any]:
@@ -108,9 +117,22 @@ def _runtime(data_dir: Path) -> dict[str, Any]:
         raise click.ClickException(str(exc)) from None
 
 
-async def _send(info: dict[str, Any], role: str, name: str, args: dict[str, Any]) -> Any:
+def bus_keys(info: dict[str, Any], name: str = "operator") -> ClientKeys:
+    """The bus key ``name`` of the room that ``info`` (its runtime file) describes."""
+    try:
+        return runtime_keyring(info).client(name)
+    except KeyError:
+        raise click.ClickException("the running room does not name its bus keys; "
+                                   "restart it with this version of kiosk") from None
+    except KioskError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+async def _send(info: dict[str, Any], role: str, name: str, args: dict[str, Any],
+                key: str = "operator") -> Any:
     context = zmq.asyncio.Context()
-    client = CommandClient(info["bus"]["router"], role=role, context=context)
+    client = CommandClient(info["bus"]["router"], role=role, context=context,
+                           keys=bus_keys(info, key))
     try:
         return await client.request(name, args)
     finally:
@@ -122,7 +144,7 @@ def send_command(ctx: click.Context, data_dir: Path, name: str, /, **args: Any) 
     """Send one command for the ctl role; exit 1 with the reason when refused."""
     info = _runtime(data_dir)
     try:
-        reply = asyncio.run(_send(info, ctx.obj["role"], name, args))
+        reply = asyncio.run(_send(info, ctx.obj["role"], name, args, ctx.obj["key"]))
     except BusError as exc:
         raise click.ClickException(str(exc)) from None
     if not reply.ok:
@@ -132,10 +154,11 @@ def send_command(ctx: click.Context, data_dir: Path, name: str, /, **args: Any) 
     click.echo(f"ok {name} seq={reply.seq}{extra}")
 
 
-async def _status(info: dict[str, Any]) -> RoomState:
+async def _status(info: dict[str, Any], key: str = "operator") -> RoomState:
     context = zmq.asyncio.Context()
     try:
-        items, seq, _ = await fetch_snapshot(context, info["bus"]["router"], "room/")
+        items, seq, _ = await fetch_snapshot(context, info["bus"]["router"], "room/",
+                                             keys=bus_keys(info, key))
     finally:
         context.term()
     state = RoomState()
@@ -546,7 +569,211 @@ def devices_agent(config_path: str | None, root: str, device: str | None,
     asyncio.run(run())
 
 
+# -- purge: retention and erasure ------------------------------------------------------
+def _running_room(data_dir: Path) -> dict[str, Any] | None:
+    """What a room running with this data dir wrote about itself; None when none runs
+    (no runtime file, or one left by a process that is gone)."""
+    import os
+
+    if not (data_dir / "room.json").exists():
+        return None
+    info = _runtime(data_dir)
+    try:
+        os.kill(int(info.get("pid", 0)), 0)
+    except ProcessLookupError:
+        return None
+    except (PermissionError, ValueError, OverflowError):
+        pass  # alive under another user, or no usable pid: ask the bus
+    return info
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="The room's config, for its [retention] settings when no "
+              "room runs (default: room.toml in the data dir).")
+@click.option("--key", default="operator", show_default=True,
+              help="Which of the room's bus keys to use when a room runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@data_dir_option
+def purge(config_path: str | None, key: str, as_json: bool, data_dir: Path) -> None:
+    """Erase what the retention policy no longer keeps, from the file and its WAL.
+
+    A room running with this data dir purges itself (its controller is the only
+    writer); when none runs, the room's SQLite file is purged here.
+    """
+    from . import retention
+
+    info = _running_room(data_dir)
+    if info is not None:
+        try:
+            reply = asyncio.run(_send(info, "admin", "retention.purge", {}, key))
+        except BusError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not reply.ok:
+            click.echo(f"refused ({reply.code}): {reply.error}", err=True)
+            sys.exit(1)
+        erased, wal_clean = reply.data["erased"], reply.data["wal_clean"]
+        where = f"im laufenden Raum {info.get('room_id', '')}".rstrip()
+    else:
+        from .store import Store
+
+        config = _room_config(config_path, data_dir)
+        if not config.db_path.exists():
+            raise click.ClickException(f"Keine Raum-Datenbank unter {config.db_path}")
+        try:
+            store = Store(config.db_path)
+        except KioskError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            erased = retention.purge(store, config.retention)
+            wal_clean = store.checkpoint() and not store.wipe_pending
+        finally:
+            store.close()
+        where = f"in {config.db_path} (kein Raum läuft)"
+    if as_json:
+        click.echo(json.dumps({"erased": erased, "wal_clean": wal_clean,
+                               "running_room": info is not None}, indent=2))
+        return
+    click.echo(f"Aufbewahrungsfristen angewandt {where}:")
+    for line in retention.describe(erased):
+        click.echo(f"  {line}")
+    click.echo("Gelöschtes ist auch aus dem WAL entfernt." if wal_clean else
+               "Das WAL wird beim nächsten Checkpoint (in wenigen Sekunden) geleert.")
+
+
 # -- stats: the evaluation ---------------------------------------------------------------
+# -- staff: accounts that sign in on /control, /admin and /stats -------------------
+@main.group()
+def staff() -> None:
+    """Staff accounts of a running room (passwords are kept only as hashes)."""
+
+
+def _staff(data_dir: Path, name: str, /, **args: Any) -> Any:
+    info = _runtime(data_dir)
+    try:
+        reply = asyncio.run(_send(info, "admin", name, args))
+    except BusError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not reply.ok:
+        raise click.ClickException(reply.error)
+    return reply
+
+
+@staff.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["counsellor", "admin", "evaluator"]),
+              required=True, help="counsellor: /control; admin: /admin; evaluator: /stats.")
+@click.password_option(help="At least 10 characters (asked for when not given).")
+@data_dir_option
+def staff_add(name: str, role: str, password: str, data_dir: Path) -> None:
+    """A new account."""
+    _staff(data_dir, "staff.add", name=name, role=role, password=password)
+    click.echo(f"added {name.lower()} ({role})")
+
+
+@staff.command("password")
+@click.argument("name")
+@click.password_option(help="At least 10 characters (asked for when not given).")
+@data_dir_option
+def staff_password(name: str, password: str, data_dir: Path) -> None:
+    """Set a new password; the account's sign-ins end."""
+    _staff(data_dir, "staff.password", name=name, password=password)
+    click.echo(f"new password for {name.lower()}; signed out everywhere")
+
+
+@staff.command("remove")
+@click.argument("name")
+@data_dir_option
+def staff_remove(name: str, data_dir: Path) -> None:
+    """Delete an account; its sign-ins end."""
+    _staff(data_dir, "staff.remove", name=name)
+    click.echo(f"removed {name.lower()}")
+
+
+@staff.command("list")
+@data_dir_option
+def staff_list(data_dir: Path) -> None:
+    """The accounts and their roles."""
+    for account in _staff(data_dir, "staff.list").data["accounts"]:
+        click.echo(f"{account['name']:<24} {account['role']:<11} since {account['created_at']}")
+
+
+# -- keys: the bus's CURVE keys ---------------------------------------------------
+keys_dir_option = click.option(
+    "--keys", "keys_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="The keys folder (default: <data dir>/keys, or [bus] keys of the room's config).")
+
+
+def _keyring(data_dir: Path, keys_dir: Path | None) -> Any:
+    from .keys import Keyring
+
+    return Keyring(keys_dir or data_dir / "keys")
+
+
+@main.group()
+def keys() -> None:
+    """The bus's CURVE keys: which devices may connect to the room controller."""
+
+
+@keys.command("init")
+@keys_dir_option
+@data_dir_option
+def keys_init(keys_dir: Path | None, data_dir: Path) -> None:
+    """Create the controller's key pair and the standard clients (room, operator, agent)."""
+    ring = _keyring(data_dir, keys_dir)
+    try:
+        made = ring.init()
+    except (KioskError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"keys in {ring.path}: " + (f"made {', '.join(made)}" if made
+                                             else "all present, nothing made"))
+
+
+@keys.command("list")
+@keys_dir_option
+@data_dir_option
+def keys_list(keys_dir: Path | None, data_dir: Path) -> None:
+    """The allow-list: each client's name, bus role and public key."""
+    ring = _keyring(data_dir, keys_dir)
+    clients = ring.clients()
+    if not clients:
+        raise click.ClickException(f"no keys in {ring.path}; run 'kiosk keys init'")
+    for name, (role, key) in clients.items():
+        click.echo(f"{name:<20} {role:<9} {key}")
+
+
+@keys.command("add")
+@click.argument("name")
+@click.option("--role", "bus_role", required=True,
+              type=click.Choice(["room", "operator", "agent", "viewer"]),
+              help="What the key may do on the bus.")
+@keys_dir_option
+@data_dir_option
+def keys_add(name: str, bus_role: str, keys_dir: Path | None, data_dir: Path) -> None:
+    """A new client key; copy its secret file and server.key to the device."""
+    ring = _keyring(data_dir, keys_dir)
+    try:
+        secret = ring.add(name, bus_role)
+    except KioskError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"added {name} ({bus_role}): give the device {secret} and "
+               f"{ring.path / 'server.key'}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+@keys_dir_option
+@data_dir_option
+def keys_revoke(name: str, keys_dir: Path | None, data_dir: Path) -> None:
+    """Refuse a client from now on (its next connection and its next command)."""
+    ring = _keyring(data_dir, keys_dir)
+    try:
+        ring.revoke(name)
+    except KioskError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"revoked {name}")
+
+
 @main.group()
 def stats() -> None:
     """Anonymous figures for the evaluation (no figure from fewer than 5)."""

@@ -62,6 +62,10 @@ class HealthCommands:
                  device.last_seen, json.dumps(info)])
 
     def _heartbeat(self, args: dict[str, Any]) -> Changes:
+        if args["kind"] == "tablet" and args["device"] not in {
+                f"tablet-{t.id}" for t in self.state.tablets}:
+            # A page opened before its tablet was revoked may still beat once or twice.
+            raise CommandError("state", f"{args['device']} is not a paired tablet")
         heard, stamp = time.monotonic(), now()
         old = self.state.devices.get(args["device"])
         new = Device(args["device"], args["kind"], online=True, last_seen=stamp,

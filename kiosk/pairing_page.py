@@ -104,9 +104,9 @@ auf der Verwaltungsseite „Tablet koppeln“ wählt. Er gilt fünf Minuten und 
             self.set_status(STATUS.get(reply.code, 400))
             self.page(code="", name=name, error=PAIRING_ERRORS.get(reply.code, reply.error))
             return
-        self.set_cookie(cookie_name(self.link.state.room_id), reply.data["token"],
-                        expires_days=CREDENTIAL_DAYS, httponly=True, samesite="Strict",
-                        secure=self.request.protocol == "https", path="/")
+        self.set_signed_cookie(cookie_name(self.link.state.room_id), reply.data["token"],
+                               expires_days=CREDENTIAL_DAYS, httponly=True, samesite="Strict",
+                               secure=self.request.protocol == "https", path="/")
         self.redirect("/control", status=303)
 
 

@@ -13,6 +13,7 @@ import gc
 import json
 import logging
 import os
+import secrets
 import socket
 import time
 from typing import Any
@@ -22,10 +23,14 @@ import zmq.asyncio
 from .bus import BusServer
 from .config import RoomConfig
 from .controller import RoomController
+from .keys import Keyring
 from .link import RoomLink
 from .store import Store
 
 log = logging.getLogger(__name__)
+
+#: Seconds between two runs of the retention purge (it also runs at start).
+PURGE_EVERY = 24 * 3600.0
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -46,7 +51,8 @@ def _with_port(endpoint: str) -> str:
 class Room:
     """The parts of one room that this process runs, started and stopped together."""
 
-    def __init__(self, config: RoomConfig, *, context: zmq.asyncio.Context | None = None) -> None:
+    def __init__(self, config: RoomConfig, *, context: zmq.asyncio.Context | None = None,
+                 purge_every: float = PURGE_EVERY) -> None:
         self.config = config
         self._own_context = context is None
         self.context = context or zmq.asyncio.Context()
@@ -58,8 +64,13 @@ class Room:
         self.server: Any = None
         self.engine: Any = None
         self._maintenance: asyncio.Task | None = None
+        self.purge_every = purge_every
+        self._purging: asyncio.Task | None = None
         self._bots: set[asyncio.Task] = set()
         self.port = config.http_port
+        #: In a demo room: the password of its staff accounts (made anew each start).
+        self.demo_password = ""
+        self.keyring = Keyring(config.keys_dir)
 
     @property
     def endpoints(self) -> tuple[str, str]:
@@ -80,22 +91,33 @@ class Room:
     async def start(self) -> None:
         cfg = self.config
         if "controller" in cfg.run:
+            if cfg.demo:  # a demo room makes fresh keys each time; a real one needs its own
+                self.keyring.fresh()
+            self.keyring.server_secret()  # ConfigError before anything opens
             self.store = Store(cfg.db_path)
-            self.controller = RoomController(self.store, cfg.room_id, cfg.room_name)
+            self.controller = RoomController(self.store, cfg.room_id, cfg.room_name,
+                                             retention=cfg.retention)
             self.bus = BusServer(self.controller, _with_port(cfg.bus_router),
-                                 _with_port(cfg.bus_pub), context=self.context,
-                                 heartbeat=cfg.heartbeat)
+                                 _with_port(cfg.bus_pub), keyring=self.keyring,
+                                 context=self.context, heartbeat=cfg.heartbeat)
             await self.bus.start()
+            if cfg.demo:
+                self.demo_password = self._demo_accounts()
             self._maintenance = asyncio.create_task(self._checkpoints(), name="checkpoints")
+            self._purging = asyncio.create_task(self._purges(), name="retention-purge")
         if "web" in cfg.run:
+            from .access import cookie_secret
             from .server import build_server, health_of  # Panel only where pages are served
 
             # In one process the pages reach the controller over inproc; other
             # processes (kiosk ctl, split deployments) use the configured endpoints.
             router, pub = self.bus.local_endpoints if self.bus else self.endpoints
-            self.link = RoomLink(router, pub, context=self.context, silence=cfg.silence)
+            keys = None if self.bus else self.keyring.client("room")
+            self.link = RoomLink(router, pub, context=self.context, silence=cfg.silence,
+                                 keys=keys)
             self.link.kiosk_idle = (cfg.idle_timeout, cfg.idle_warning)
             self.link.agency = cfg.agency
+            self.link.cookie_secret = cookie_secret(cfg.data_dir)
             await self.link.start()
             from .media import MediaEngine
             from .media.signaling import routes
@@ -115,7 +137,8 @@ class Room:
                 health=lambda: {**health_of(self.link, self.started),
                                 "media": {"peers": self.engine.peer_count,
                                           "partners": self.engine.counters()}},
-                extra_routes=routes(self.engine), facts=self._facts)
+                extra_routes=routes(self.engine), facts=self._facts,
+                cookie_secret=self.link.cookie_secret)
             self.server.start()
             self.link.urls = self.urls
             self.link.base_url = cfg.public_url or self.urls["kiosk"].rsplit("/", 1)[0]
@@ -125,6 +148,21 @@ class Room:
         # Everything built so far lives as long as the room: keep it out of the
         # collector's way, so that collections during a talk stay short.
         gc.freeze()
+
+    def _demo_accounts(self) -> str:
+        """Demo only: one account per staff role, all with a fresh password each start."""
+        from .messages import Command
+        from .staff import DEMO_ACCOUNTS
+
+        password = secrets.token_urlsafe(9)
+        for name, role in DEMO_ACCOUNTS.items():
+            for cmd in ("staff.add", "staff.password"):
+                reply, _ = self.controller.handle(Command(
+                    cmd, {"name": name, "password": password,
+                          **({"role": role} if cmd == "staff.add" else {})}, "admin"))
+                if reply.ok:
+                    break
+        return password
 
     def _facts(self) -> Any:
         """The evaluation's anonymous facts, read from the room's file (read-only)."""
@@ -159,10 +197,24 @@ class Room:
             except Exception:  # a failed checkpoint loses nothing: the WAL stays
                 log.exception("checkpoint failed")
 
+    async def _purges(self) -> None:
+        """Apply the retention policy at start, then every ``purge_every`` seconds (a day);
+        the WAL is truncated right after anything was erased."""
+        while True:
+            try:
+                erased = self.controller.purge()
+                if any(erased.values()):
+                    log.info("retention purge: %s", erased)
+                    await asyncio.to_thread(self.store.checkpoint)
+            except Exception:  # tried again at the next run; the room goes on
+                log.exception("retention purge failed")
+            await asyncio.sleep(self.purge_every)
+
     def _write_runtime(self) -> None:
         router, pub = self.endpoints
         info = {"room_id": self.config.room_id, "pid": os.getpid(),
-                "bus": {"router": router, "pub": pub}, "urls": self.urls,
+                "bus": {"router": router, "pub": pub,
+                        "keys": str(self.keyring.path.resolve())}, "urls": self.urls,
                 "base_url": self.link.base_url if self.link else ""}
         path = self.config.runtime_path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,6 +233,10 @@ class Room:
             await self.engine.close()
         if self.link is not None:
             await self.link.close()
+        if self._purging is not None:
+            self._purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purging
         if self._maintenance is not None:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):

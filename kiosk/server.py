@@ -16,6 +16,7 @@ from bokeh.server.urls import per_app_patterns
 from panel.io.server import WSHandler, get_server
 from tornado.ioloop import IOLoop
 
+from . import access
 from .link import RoomLink
 from .pairing_page import routes as pairing_routes
 from .views import AdminView, ControlView, DisplayView, KioskView
@@ -64,10 +65,14 @@ def page_factory(view: type, link: RoomLink) -> Callable[[], Any]:
 
 
 def build_server(link: RoomLink, *, address: str, port: int, origins: list[str],
-                 health: Callable[[], dict[str, Any]], loop: IOLoop | None = None,
-                 extra_routes: list[tuple] | None = None,
+                 health: Callable[[], dict[str, Any]], cookie_secret: str,
+                 loop: IOLoop | None = None, extra_routes: list[tuple] | None = None,
                  facts: Callable[[], Any] | None = None) -> Any:
-    """A started-on-demand Panel server for the room's pages (and /stats given ``facts``)."""
+    """A started-on-demand Panel server for the room's pages (and /stats given ``facts``).
+
+    Pages are guarded by :class:`kiosk.access.RoomAuth`; the websocket opens only
+    for ``origins`` (``host:port``); every answer carries the security headers.
+    """
     _use_nodelay_websocket()
     routes = {name: page_factory(view, link) for name, (view, _) in PAGES.items()}
     titles = {name: title for name, (_, title) in PAGES.items()}
@@ -75,15 +80,18 @@ def build_server(link: RoomLink, *, address: str, port: int, origins: list[str],
         from .views.stats import stats_page
 
         routes["stats"], titles["stats"] = stats_page(facts), "Auswertung"
-    return get_server(
+    server = get_server(
         routes, port=port, address=address, websocket_origin=origins, title=titles,
         loop=loop or IOLoop.current(), start=False, show=False,
+        auth_provider=access.RoomAuth(link), cookie_secret=cookie_secret,
         extra_patterns=[(r"/healthz", HealthHandler, {"health": health}),
-                        *pairing_routes(link), *(extra_routes or [])],
+                        *access.routes(link), *pairing_routes(link), *(extra_routes or [])],
         # A closed tab's session (and its watchers on the shared state) goes
         # within seconds, not Bokeh's default quarter of a minute.
         check_unused_sessions_milliseconds=1000, unused_session_lifetime_milliseconds=2000,
     )
+    server._tornado.transforms.append(access.SecurityHeaders)
+    return server
 
 
 def health_of(link: RoomLink, started: float) -> dict[str, Any]:

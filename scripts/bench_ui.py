@@ -61,9 +61,11 @@ from typing import Any
 import panel as pn
 import param
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from staff_login import sign_in
 from tornado.ioloop import IOLoop
 
 from kiosk.config import RoomConfig
+from kiosk.keys import Keyring
 from kiosk.room import Room, free_port
 from kiosk.server import _use_nodelay_websocket
 
@@ -139,6 +141,7 @@ class Shared(param.Parameterized):
 SHARED = Shared()
 NEXT_TEXT = {"text": ""}  # set by the driver before each click, outside the timed span
 BARE_BUTTON = "Ändern"
+PASSWORD = "bench-passwort"
 
 
 def bare_control() -> pn.viewable.Viewable:
@@ -236,6 +239,7 @@ def room_subject(browser: Browser, servers: LoopThread, stack: ExitStack) -> Sub
     stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
     cfg = RoomConfig(data_dir=data_dir, http_port=free_port(),
                      bus_router="tcp://127.0.0.1:0", bus_pub="tcp://127.0.0.1:0")
+    Keyring(cfg.keys_dir).init()
     room = Room(cfg)
     stack.callback(lambda: servers.call(room.stop()))  # also tidies up a half-started room
     servers.call(room.start())
@@ -247,7 +251,11 @@ def room_subject(browser: Browser, servers: LoopThread, stack: ExitStack) -> Sub
             raise RuntimeError(f"{name} refused: {reply.error}")
 
     command("session.start")
-    control = open_page(browser, room.urls["control"], stack)
+    assert servers.call(link.send("admin", "staff.add", name="beratung", role="counsellor",
+                                  password=PASSWORD)).ok
+    base = room.urls["kiosk"].rsplit("/", 1)[0]
+    control = open_page(browser, f"{base}/login", stack)
+    sign_in(control, base, "beratung", PASSWORD, "/control")
     kiosk = open_page(browser, room.urls["kiosk"], stack)
     expect(kiosk.locator("h1")).to_have_text("Ihr Gespräch")
     textarea = control.get_by_label("Neue Notiz")

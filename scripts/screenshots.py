@@ -14,14 +14,19 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from staff_login import sign_in  # noqa: E402
+
 from kiosk.config import RoomConfig  # noqa: E402
 from kiosk.i18n import native_name, t  # noqa: E402
+from kiosk.keys import Keyring  # noqa: E402
 from kiosk.room import Room, free_port  # noqa: E402
+from kiosk.staff import DEMO_ACCOUNTS  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+PASSWORD = "screenshot-passwort"
 PARTNER = {"name": "Frau Demir", "agency": "Ausländerbehörde", "role": "Sachbearbeitung",
            "purpose": "Arbeitserlaubnis für die Ausbildung klären"}
 
@@ -35,6 +40,7 @@ def main() -> None:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(20)
 
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        Keyring(Path(tmp) / "keys").init()
         room = Room(RoomConfig(data_dir=Path(tmp), http_port=free_port(),
                                bus_router="tcp://127.0.0.1:0", bus_pub="tcp://127.0.0.1:0"))
         # /stats over made-up facts of a pilot (the room itself has only a few talks).
@@ -46,6 +52,10 @@ def main() -> None:
 
         def do(name: str, /, as_: str = "counsellor", **args) -> None:
             assert call(room.link.send(as_, name, **args)).ok, name
+
+        base = room.urls["kiosk"].rsplit("/", 1)[0]
+        for name, role in DEMO_ACCOUNTS.items():
+            do("staff.add", "admin", name=name, role=role, password=PASSWORD)
 
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         for lang in ("de", "ar"):
@@ -77,6 +87,10 @@ def main() -> None:
             if lang == "de":
                 control = browser.new_page(viewport={"width": 1280, "height": 900})
                 control.goto(room.urls["control"])
+                control.get_by_role("heading", name="Anmelden").wait_for()
+                control.get_by_label("Name").fill("beratung")
+                control.screenshot(path=str(OUT / "login.png"))
+                sign_in(control, base, "beratung", PASSWORD, "/control")
                 control.get_by_text("Frau Demir").wait_for()
                 control.screenshot(path=str(OUT / "control.png"))
                 display = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -95,7 +109,6 @@ def main() -> None:
         do("session.start")
         reply = call(room.link.send("counsellor", "partner.invite", agency="Jobcenter",
                                     name="Herr Kaya", purpose="Bürgergeld klären"))
-        base = room.urls["kiosk"].rsplit("/", 1)[0]
         partner = browser.new_page(viewport={"width": 1000, "height": 900})
         partner.goto(base + reply.data["link"])
         expect(partner.locator("#join")).to_be_enabled()
@@ -119,7 +132,7 @@ def main() -> None:
 
         # Facility staff: pairing a tablet, device health on /admin.
         admin = browser.new_page(viewport={"width": 1280, "height": 900})
-        admin.goto(room.urls["admin"])
+        sign_in(admin, base, "haustechnik", PASSWORD, "/admin")
         touch = browser.new_page(viewport={"width": 1280, "height": 800})
         touch.goto(room.urls["kiosk"])
         admin.get_by_role("button", name="Tablet koppeln").click()
@@ -132,6 +145,8 @@ def main() -> None:
         tablet.screenshot(path=str(OUT / "control-pair.png"))
         tablet.get_by_label("Name dieses Tablets").fill("Tablet Raum 1")
         tablet.get_by_role("button", name="Koppeln").click()
+        tablet.get_by_role("heading", name="Anmelden").wait_for()  # the counsellor signs in
+        sign_in(tablet, base, "beratung", PASSWORD, "/control")
         tablet.get_by_role("button", name="Sitzung starten").wait_for()
         touch.close()  # the touch screen's browser goes away: an alert within 5 s
         admin.locator(".alerts").wait_for(timeout=10_000)
@@ -139,7 +154,7 @@ def main() -> None:
         admin.screenshot(path=str(OUT / "admin.png"), full_page=True)
         print("wrote display-pairing.png, control-pair.png, admin.png")
         stats = browser.new_page(viewport={"width": 1280, "height": 900})
-        stats.goto(room.urls["stats"])
+        sign_in(stats, base, "auswertung", PASSWORD, "/stats")
         stats.locator(".stats-overview table").wait_for()
         stats.wait_for_timeout(1500)
         stats.screenshot(path=str(OUT / "stats.png"), full_page=True)

@@ -22,6 +22,7 @@ from kiosk.bus import BusServer, configure
 from kiosk.client import CommandClient
 from kiosk.config import RoomConfig
 from kiosk.controller import RoomController
+from kiosk.keys import Keyring
 from kiosk.mirror import Mirror
 from kiosk.room import Room, free_port
 from kiosk.state import RoomState
@@ -72,6 +73,10 @@ class BusRoom:
     def __init__(self, store_path: Path, ctx: zmq.asyncio.Context, router: str, pub: str,
                  heartbeat: float = 1.0) -> None:
         self.store_path, self.ctx, self.heartbeat = store_path, ctx, heartbeat
+        self.keyring = Keyring(store_path.parent / "keys")
+        self.keyring.init()
+        #: The operator's key: may speak for every role.
+        self.keys = self.keyring.client("operator")
         self.router, self.pub = router, pub
         self._mirrors: list[Mirror] = []
         self._clients: list[CommandClient] = []
@@ -81,8 +86,8 @@ class BusRoom:
     async def start(self) -> BusRoom:
         self.store = Store(self.store_path)
         self.controller = RoomController(self.store, "r1", "Raum 1")
-        self.bus = BusServer(self.controller, self.router, self.pub, context=self.ctx,
-                             heartbeat=self.heartbeat)
+        self.bus = BusServer(self.controller, self.router, self.pub, keyring=self.keyring,
+                             context=self.ctx, heartbeat=self.heartbeat)
         await self.bus.start()
         self.router, self.pub = self.bus.endpoints
         return self
@@ -94,19 +99,20 @@ class BusRoom:
             self.bus = None
 
     async def mirror(self, silence: float = 5.0) -> Mirror:
-        m = Mirror(RoomState(), self.router, self.pub, context=self.ctx, silence=silence)
+        m = Mirror(RoomState(), self.router, self.pub, context=self.ctx, silence=silence,
+                   keys=self.keys)
         await m.start()
         self._mirrors.append(m)
         return m
 
     def client(self, role: str = "counsellor") -> CommandClient:
-        c = CommandClient(self.router, role=role, context=self.ctx)
+        c = CommandClient(self.router, role=role, context=self.ctx, keys=self.keys)
         self._clients.append(c)
         return c
 
     def dealer(self) -> zmq.asyncio.Socket:
         """A raw DEALER connected to the controller's ROUTER (closed with the room)."""
-        sock = configure(self.ctx.socket(zmq.DEALER))
+        sock = self.keys.apply(configure(self.ctx.socket(zmq.DEALER)))
         sock.connect(self.router)
         self._sockets.append(sock)
         return sock
@@ -158,6 +164,13 @@ def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+#: Rooms serving pages in this test process, by HTTP port (for signing in browsers).
+ROOMS_BY_PORT: dict[int, ThreadedRoom] = {}
+#: Who signs in when a test opens a staff page: page -> staff role.
+STAFF_FOR_PAGE = {"control": "counsellor", "admin": "admin", "stats": "evaluator"}
+TEST_PASSWORD = "test-passwort-123"
+
+
 class ThreadedRoom:
     """A whole room (controller, bus, pages) on its own loop in a thread."""
 
@@ -166,11 +179,42 @@ class ThreadedRoom:
         self.loop = asyncio.new_event_loop()
         self.room = Room(config)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._cookies: list[dict] | None = None
 
     def start(self) -> ThreadedRoom:
         self._thread.start()
         self.call(self.room.start())
+        if self.room.server is not None:
+            ROOMS_BY_PORT[self.room.port] = self
         return self
+
+    def sign_in(self, role: str = "counsellor") -> str:
+        """The signed cookie value of a fresh sign-in of a test account with ``role``."""
+        from tornado.web import create_signed_value
+
+        from kiosk.access import staff_cookie
+
+        name = f"test-{role}"
+        if not any(a["name"] == name for a in self.command("staff.list", as_="admin")
+                   .data["accounts"]):
+            assert self.command("staff.add", as_="admin", name=name, role=role,
+                                password=TEST_PASSWORD).ok
+        reply = self.command("staff.signin", as_="admin", name=name, password=TEST_PASSWORD)
+        cookie = staff_cookie(self.room.config.room_id)
+        return create_signed_value(self.room.link.cookie_secret, cookie,
+                                   reply.data["token"]).decode()
+
+    def test_cookies(self) -> list[dict]:
+        """Browser cookies that open each staff page of this room signed in (one sign-in
+        per page, each cookie limited to its page's path), made once per room."""
+        if self._cookies is None:
+            from kiosk.access import staff_cookie
+
+            name = staff_cookie(self.room.config.room_id)
+            self._cookies = [
+                {"name": name, "value": self.sign_in(role), "domain": host, "path": f"/{page}"}
+                for page, role in STAFF_FOR_PAGE.items() for host in ("localhost", "127.0.0.1")]
+        return self._cookies
 
     def call(self, coro, timeout: float = 60.0):
         """Run a coroutine on the room's loop and return its result."""
@@ -190,6 +234,7 @@ class ThreadedRoom:
         return self.room.link.state
 
     def stop(self) -> None:
+        ROOMS_BY_PORT.pop(self.room.port, None)
         self.call(self.room.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
@@ -200,6 +245,7 @@ class ThreadedRoom:
 def room_config(data_dir: Path, port: int) -> RoomConfig:
     # The camera's watchdog draws the test pattern 30 times a second; tests of
     # health turn it on where they need the frame rate.
+    Keyring(data_dir / "keys").init()
     return RoomConfig(data_dir=data_dir, http_port=port, bus_router="tcp://127.0.0.1:0",
                       bus_pub="tcp://127.0.0.1:0", camera_watch=False)
 
@@ -234,9 +280,14 @@ def new_page(browser):
     """Open a page in a fresh browser context (its own cookies and storage)."""
     contexts = []
 
-    def open_page(url: str | None = None, **kwargs):
+    def open_page(url: str | None = None, *, signed_in: bool = True, **kwargs):
+        """``url`` in a new context, in which the staff pages of the test's rooms open
+        signed in (unless ``signed_in`` is false)."""
         ctx = browser.new_context(viewport={"width": 1280, "height": 800}, **kwargs)
         contexts.append(ctx)
+        if signed_in:  # staff pages of the test's rooms open as a signed-in member of staff
+            for room in list(ROOMS_BY_PORT.values()):
+                ctx.add_cookies(room.test_cookies())
         page = ctx.new_page()
         if url:
             page.goto(url)

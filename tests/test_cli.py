@@ -134,7 +134,12 @@ run = ["controller"]
 [bus]
 router = "tcp://127.0.0.1:{router}"
 pub = "tcp://127.0.0.1:{pub}"
+keys = "{tmp_path / 'keys'}"
 """)
+    # Without the room's bus keys the controller does not start.
+    refused = kiosk("serve", "--config", str(controller_conf), check=False)
+    assert refused.returncode == 1 and "kiosk keys init" in refused.stderr
+    kiosk("keys", "init", "--keys", str(tmp_path / "keys"))
     web_conf = tmp_path / "web.toml"
     web_conf.write_text(controller_conf.read_text().replace('run = ["controller"]', 'run = ["web"]')
                         .replace(str(tmp_path / "ctl"), str(tmp_path / "web"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import panel as pn
 
 from ..state import Device
-from .base import STYLES, RoomView, alert_text, escape, local_time
+from .base import STYLES, RoomView, alert_text, escape, local_time, sign_out
 from .itemlist import ItemList
 
 KIND_LABELS = {"touch": "Touchscreen", "display": "Zweite Anzeige", "tablet": "Tablet",
@@ -90,7 +90,8 @@ class AdminView(RoomView):
                                  css_classes=["admin-tablets"], empty="Kein Tablet gekoppelt.")
         self._error = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=css)
         self._layout = pn.Column(
-            self._header, self._alerts, self._error,
+            pn.Row(self._header, sign_out(), sizing_mode="stretch_width"), self._alerts,
+            self._error,
             pn.pane.HTML("<h2>Geräte</h2>", stylesheets=css), self._devices,
             pn.pane.HTML("<h2>Tablets</h2>", stylesheets=css),
             pn.Row(self._pair, self._cancel), self._offer, self._tablets,

@@ -95,6 +95,17 @@ def items_html(notes: Iterable[Note], steps: Iterable[Step], *, notes_title: str
     return "".join(out)
 
 
+def sign_out() -> pn.pane.HTML:
+    """The staff pages' sign-out button (a plain form: POST /logout)."""
+    return pn.pane.HTML(
+        "<form method='post' action='/logout' class='signout'>"
+        "<button type='submit'>Abmelden</button></form>",
+        stylesheets=[STYLES + ".signout button { min-height: 44px; padding: 0 1.2rem; "
+                     "font-size: 1rem; border-radius: 6px; border: 1px solid #555; "
+                     "background: #fff; color: #222; cursor: pointer; }"],
+        css_classes=["staff-signout"], align="end")
+
+
 class RoomView(pn.viewable.Viewer):
     """Base of the room's pages: one instance per browser session."""
 

@@ -11,12 +11,13 @@ from typing import Any
 
 import panel as pn
 import param
+from tornado.web import decode_signed_value
 
 from ..agencies import AGENCY_TYPES
 from ..exceptions import BusError
-from ..pairing_page import cookie_name
+from ..pairing_page import CREDENTIAL_DAYS, cookie_name
 from ..state import is_poor
-from .base import STYLES, RoomView, alert_text, escape
+from .base import STYLES, RoomView, alert_text, escape, sign_out
 from .itemlist import ItemList
 
 CONSENT_LABELS = {"pending": "Zustimmung erfragt", "granted": "zugestimmt",
@@ -144,7 +145,7 @@ class ControlView(RoomView):
         self._alerts = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
                                     css_classes=["control-alerts"], visible=False)
         self._controls = pn.Column(
-            self._status, self._alerts,
+            pn.Row(self._status, sign_out(), sizing_mode="stretch_width"), self._alerts,
             pn.Row(self._start, self._end, self._privacy, self._camera, self._mic, self._reset),
             self._error, self._editor, sizing_mode="stretch_both")
         self._layout = pn.Column(self._controls, sizing_mode="stretch_both",
@@ -200,9 +201,13 @@ class ControlView(RoomView):
         """A paired tablet reports its health; a revoked one gets no controls."""
         if pn.state.curdoc is None or pn.state.curdoc.session_context is None:
             return  # not served (a notebook or a test of the view): no tablet to check
-        token = pn.state.cookies.get(cookie_name(self.state.room_id))
-        if not token:
+        name = cookie_name(self.state.room_id)
+        raw = pn.state.cookies.get(name)
+        if not raw:
             return  # not a paired tablet (on the room PC itself, or in the demo)
+        signed = decode_signed_value(self.link.cookie_secret, name, raw,
+                                     max_age_days=CREDENTIAL_DAYS)
+        token = signed.decode("ascii", "replace") if signed else "-"  # forged: refused below
         self._layout[:] = [pn.pane.HTML("<p>Tablet wird geprüft …</p>", stylesheets=[STYLES])]
 
         async def check() -> None:

@@ -1,0 +1,146 @@
+"""Staff accounts and their sign-in sessions, kept by the room controller.
+
+Counsellors open /control, facility staff /admin, evaluators /stats; each
+signs in with an account of this room. Passwords are kept only as scrypt
+hashes (stdlib ``hashlib.scrypt``; a random salt each), sign-in sessions only
+as SHA-256 hashes of 256-bit tokens that expire after :data:`SESSION_HOURS`.
+Neither ever goes on the bus's update stream: replies carry what the page
+server needs, to the page server alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from .exceptions import CommandError
+from .partners import token_hash as digest
+from .state import RoomState
+from .store import Store, now
+
+Changes = list[tuple[str, Any]]
+Result = Changes | tuple[Changes, dict[str, Any]]
+
+#: Staff roles and the pages each opens.
+STAFF_PAGES = {"counsellor": ("control", "stats"), "admin": ("admin", "stats"),
+               "evaluator": ("stats",)}
+STAFF_ROLES = tuple(STAFF_PAGES)
+#: A sign-in lasts a working day at most.
+SESSION_HOURS = 12
+MIN_PASSWORD = 10
+#: scrypt cost: 16 MiB and some 40 ms a try on a room PC.
+SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
+#: The accounts of a demo room (kiosk demo): name -> role.
+DEMO_ACCOUNTS = {"beratung": "counsellor", "haustechnik": "admin", "auswertung": "evaluator"}
+SIGNIN_FAILED = "Name oder Passwort stimmt nicht."
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """``scrypt$n$r$p$salt$hash`` (hex) of ``password``."""
+    salt = salt or secrets.token_bytes(16)
+    key = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)
+    return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${key.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches a :func:`hash_password` result (constant time)."""
+    try:
+        scheme, n, r, p, salt, key = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
+                             p=int(p), maxmem=SCRYPT["maxmem"], dklen=len(key) // 2)
+    except ValueError:
+        return False
+    return hmac.compare_digest(got.hex(), key)
+
+
+#: Compared against when a name is unknown, so that a wrong name costs as long as a
+#: wrong password and the answer tells nobody which names exist.
+_DUMMY = hash_password(secrets.token_urlsafe(16))
+
+
+class StaffCommands:
+    """Handlers for staff accounts and sign-ins; mixed into the room controller."""
+
+    store: Store
+    state: RoomState
+
+    def staff_handlers(self) -> dict[str, Callable[[dict[str, Any]], Result]]:
+        return {"staff.add": self._staff_add, "staff.remove": self._staff_remove,
+                "staff.password": self._staff_password, "staff.list": self._staff_list,
+                "staff.signin": self._staff_signin, "staff.verify": self._staff_verify,
+                "staff.signout": self._staff_signout}
+
+    def _account(self, name: str) -> dict[str, Any] | None:
+        rows = list(self.store.db["staff"].rows_where("name = ?", [name]))
+        return rows[0] if rows else None
+
+    def _staff_add(self, args: dict[str, Any]) -> Changes:
+        if self._account(args["name"]) is not None:
+            raise CommandError("state", f"there is already an account named {args['name']!r}")
+        with self.store.transaction():
+            self.store.db["staff"].insert({
+                "name": args["name"], "role": args["role"],
+                "password_hash": hash_password(args["password"]), "created_at": now()})
+        return []
+
+    def _staff_remove(self, args: dict[str, Any]) -> Changes:
+        if self._account(args["name"]) is None:
+            raise CommandError("state", f"there is no account named {args['name']!r}")
+        with self.store.transaction() as db:
+            db.conn.execute("DELETE FROM staff_sessions WHERE name = ?", [args["name"]])
+            db.conn.execute("DELETE FROM staff WHERE name = ?", [args["name"]])
+        return []
+
+    def _staff_password(self, args: dict[str, Any]) -> Changes:
+        """A new password; every sign-in of that account ends."""
+        if self._account(args["name"]) is None:
+            raise CommandError("state", f"there is no account named {args['name']!r}")
+        with self.store.transaction() as db:
+            db.conn.execute("UPDATE staff SET password_hash = ? WHERE name = ?",
+                            [hash_password(args["password"]), args["name"]])
+            db.conn.execute("DELETE FROM staff_sessions WHERE name = ?", [args["name"]])
+        return []
+
+    def _staff_list(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        accounts = [{"name": r["name"], "role": r["role"], "created_at": r["created_at"]}
+                    for r in self.store.db["staff"].rows_where(order_by="name")]
+        return [], {"accounts": accounts}
+
+    def _staff_signin(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        account = self._account(args["name"].lower())
+        ok = check_password(args["password"], account["password_hash"] if account else _DUMMY)
+        if not ok or account is None:
+            raise CommandError("signin_failed", SIGNIN_FAILED)
+        token = secrets.token_urlsafe(32)
+        expires = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=SESSION_HOURS)).isoformat(
+            timespec="seconds")
+        with self.store.transaction() as db:
+            db.conn.execute("DELETE FROM staff_sessions WHERE expires_at <= ?", [now()])
+            db["staff_sessions"].insert({"token_hash": digest(token), "name": account["name"],
+                                         "role": account["role"], "created_at": now(),
+                                         "expires_at": expires})
+        return [], {"token": token, "name": account["name"], "role": account["role"],
+                    "expires": expires}
+
+    def _staff_verify(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        """Who a sign-in token belongs to; refused once expired or signed out."""
+        row = self.store.db.execute(
+            "SELECT name, role, expires_at FROM staff_sessions WHERE token_hash = ?",
+            [digest(args["token"])]).fetchone()
+        if row is None:
+            raise CommandError("signed_out", "this sign-in is not (or no longer) valid")
+        if row[2] <= now():
+            raise CommandError("signed_out", "this sign-in has expired")
+        return [], {"name": row[0], "role": row[1], "pages": list(STAFF_PAGES[row[1]])}
+
+    def _staff_signout(self, args: dict[str, Any]) -> Changes:
+        with self.store.transaction() as db:
+            db.conn.execute("DELETE FROM staff_sessions WHERE token_hash = ?",
+                            [digest(args["token"])])
+        return []
