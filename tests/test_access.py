@@ -256,3 +256,32 @@ def test_signing_in_in_the_browser(live_room, new_page):
     expect(page.get_by_role("heading", name="Anmelden")).to_be_visible()
     page.goto(live_room.urls["control"])
     expect(page.get_by_role("heading", name="Anmelden")).to_be_visible()
+
+
+def test_fuzzed_sign_in_forms_get_clean_answers_and_sign_nobody_in(live_room, monkeypatch):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from kiosk.ratelimit import FailureLimit
+
+    # The limit would answer 429 after five tries; lifted so every input reaches the check.
+    monkeypatch.setattr(FailureLimit, "blocked", lambda self, address, now=None: False)
+    account(live_room, "frau-roth", "counsellor")
+    text = st.text(max_size=300) | st.sampled_from(["frau-roth", "FRAU-ROTH", "frau-roth ",
+                                                    "' OR 1=1 --", "%00", "\u202e", "x" * 5000])
+    statuses: dict[int, int] = {}
+
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(text, text, text)
+    def fuzz(name: str, password: str, target: str) -> None:
+        resp = sign_in(live_room, name, password, target=target)
+        statuses[resp.status] = statuses.get(resp.status, 0) + 1
+        assert resp.status in (400, 403), (resp.status, resp.text[:200])
+        assert resp.getheader("Set-Cookie") is None and "Traceback" not in resp.text
+
+    fuzz()
+    print(f"sign-in form fuzz: 300 forms, answers {statuses}, 0 signed in")
+    assert live_room.room.store.db.execute("SELECT count(*) FROM staff_sessions"
+                                           ).fetchone()[0] == 0
+    assert sign_in(live_room, "frau-roth").status == 303  # the room still signs people in
