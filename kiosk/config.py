@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import ConfigError
+from .mail import MailConfig
 from .retention import RetentionPolicy
 
 DATA_DIR_ENV = "KIOSK_DATA_DIR"
@@ -54,6 +55,10 @@ _FILE_KEYS = {
     ("devices", "speaker"): "speaker", ("devices", "touch"): "touch",
     ("devices", "kiosk_output"): "kiosk_output", ("devices", "display_output"): "display_output",
     ("http", "public_url"): "public_url",
+    ("mail", "host"): "mail_host", ("mail", "port"): "mail_port",
+    ("mail", "starttls"): "mail_starttls", ("mail", "tls"): "mail_tls",
+    ("mail", "user"): "mail_user", ("mail", "password_file"): "mail_password_file",
+    ("mail", "sender"): "mail_sender",
     ("retention", "notes_days"): "retention_notes_days",
     ("retention", "sessions_days"): "retention_sessions_days",
     ("retention", "evaluation_days"): "retention_evaluation_days",
@@ -120,8 +125,23 @@ class RoomConfig:
     public_url: str = ""
     """How tablets and partners reach this server, e.g. https://raum-2.example:8443;
     empty: the page server's own address."""
+    mail_host: str = ""
+    """SMTP server for invitations and summaries; empty: none (a demo writes .eml files)."""
+    mail_port: int = 587
+    """SMTP port (587 with STARTTLS, 465 with TLS)."""
+    mail_starttls: bool = True
+    """Upgrade the SMTP connection with STARTTLS."""
+    mail_tls: bool = False
+    """Implicit TLS (port 465) instead of STARTTLS."""
+    mail_user: str = ""
+    """SMTP login; empty: none."""
+    mail_password_file: str = ""
+    """File with the SMTP login's password."""
+    mail_sender: str = "Beratung <beratung@example.invalid>"
+    """From: of the room's mails."""
     demo: bool = False
-    """Demo room: /control can let a simulated partner answer an invitation."""
+    """Demo room: /control can let a simulated partner answer an invitation, and mails
+    are written as .eml files into ``<data_dir>/outbox``."""
     retention_notes_days: int = 0
     """Days notes and next steps stay after their session closed; 0: erased as the room
     returns to idle after the client's closing screens (see kiosk/retention.py)."""
@@ -158,11 +178,23 @@ class RoomConfig:
                               "https://host:port (no path)")
         if not 0 < self.idle_warning < self.idle_timeout:
             raise ConfigError("kiosk idle_warning must be positive and shorter than idle_timeout")
+        self.mail  # noqa: B018 -- checks the [mail] settings
         _ = self.retention  # ConfigError for bad [retention] values
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "room.db"
+
+    @property
+    def mail(self) -> MailConfig:
+        """Where the room's mails go (a demo's into its outbox folder)."""
+        return MailConfig(host=self.mail_host, port=int(self.mail_port),
+                          starttls=bool(self.mail_starttls) and not self.mail_tls,
+                          tls=bool(self.mail_tls), user=self.mail_user,
+                          password_file=Path(self.mail_password_file)
+                          if self.mail_password_file else None,
+                          sender=self.mail_sender,
+                          outbox=self.data_dir / "outbox" if self.demo else None)
 
     @property
     def keys_dir(self) -> Path:

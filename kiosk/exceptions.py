@@ -35,3 +35,7 @@ class BusError(KioskError):
 
 class StoreError(KioskError):
     """The room's database could not be opened or migrated."""
+
+
+class MailError(KioskError):
+    """A mail could not be sent (no server configured, or the server refused it)."""
