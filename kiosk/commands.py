@@ -86,6 +86,28 @@ def device_id(name: str, value: Any) -> str:
     return value
 
 
+def iso_datetime(name: str, value: Any) -> str:
+    """A date and time as ISO 8601; without a zone, the room PC's local time. Returns UTC."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise CommandError("schema", f"'{name}' must be a date and time like 2026-12-01T10:30")
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise CommandError("schema", f"'{name}' must be a date and time like "
+                                     "2026-12-01T10:30") from None
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def email_address(name: str, value: Any) -> str:
+    """A mail address in its plain form (user@host.tld), checked for shape only."""
+    value = text(254, min_len=3)(name, value)
+    local, at, domain = value.rpartition("@")
+    if (not at or not local or "." not in domain.strip(".") or "@" in local
+            or any(c.isspace() or ord(c) < 32 or c in "<>()[],;:\\\"" for c in value)):
+        raise CommandError("schema", f"'{name}' must be a mail address like name@example.org")
+    return value
+
+
 def account_name(name: str, value: Any) -> str:
     value = text(40, min_len=2)(name, value).lower()
     if not all(c.isascii() and (c.isalnum() or c in "-_.") for c in value):
@@ -243,6 +265,21 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           name=Arg(text(40)), password=Arg(password(1))),
     _spec("staff.verify", STAFF, ALL_PHASES, "Whose sign-in a token is.", token=Arg(text(200))),
     _spec("staff.signout", STAFF, ALL_PHASES, "End a sign-in.", token=Arg(text(200))),
+    _spec("appointment.create", STAFF, ALL_PHASES,
+          "Book a remote appointment; the client gets a personal link by mail.",
+          at=Arg(iso_datetime), minutes=Arg(integer(5, 240), default=30),
+          email=Arg(email_address), language=Arg(language, default="de"),
+          label=Arg(text(60, min_len=0), default="")),
+    _spec("appointment.cancel", STAFF, ALL_PHASES, "Cancel a remote appointment: its link "
+          "stops working.", id=NOTE_ID),
+    _spec("appointment.mailed", ADMIN, ALL_PHASES, "Whether the invitation left (the room's "
+          "mailer reports).", id=NOTE_ID, ok=Arg(boolean),
+          detail=Arg(text(300, min_len=0), default="")),
+    _spec("appointment.optout", ADMIN, ALL_PHASES, "The client asks for a phone call or a "
+          "talk in person instead (sent by the opt-out page).", token=Arg(text(200)),
+          choice=Arg(choice("phone", "in_person")), note=Arg(text(200, min_len=0), default="")),
+    _spec("visit.check", STAFF, ALL_PHASES, "Which appointment a visit link opens now.",
+          token=Arg(text(200))),
     _spec("retention.purge", ADMIN, ALL_PHASES,
           "Erase what the retention policy no longer keeps (never the running session)."),
 ]}

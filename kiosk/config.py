@@ -43,7 +43,7 @@ _ENDPOINT = re.compile(r"^(tcp://[^\s:]+:\d+|ipc://\S+|inproc://\S+)$")
 # (section, key in file) -> field name
 _FILE_KEYS = {
     ("room", "id"): "room_id", ("room", "name"): "room_name", ("room", "agency"): "agency",
-    ("room", "data_dir"): "data_dir", ("room", "run"): "run",
+    ("room", "data_dir"): "data_dir", ("room", "run"): "run", ("room", "phone"): "phone",
     ("http", "address"): "http_address", ("http", "port"): "http_port",
     ("http", "allowed_origins"): "allowed_origins",
     ("bus", "router"): "bus_router", ("bus", "pub"): "bus_pub",
@@ -80,6 +80,8 @@ class RoomConfig:
     """Name shown on the screens."""
     agency: str = "Agentur für Arbeit Musterstadt"
     """The agency that runs the room, shown on the welcome screen."""
+    phone: str = ""
+    """The agency's phone number for clients (in invitations and on the visit pages)."""
     data_dir: Path = field(default_factory=default_data_dir)
     """Folder of the SQLite file and the runtime file that ``kiosk ctl`` reads."""
     run: tuple[str, ...] = PARTS

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import commands, retention
+from .appointments import AppointmentCommands
 from .exceptions import CommandError
 from .health import HealthCommands
 from .messages import Command, Reply, Update
@@ -35,7 +36,8 @@ CREATES = frozenset({"session.start", "note.add", "step.add", "consent.request",
                      "partner.invite"})
 
 
-class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffCommands):
+class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffCommands,
+                     AppointmentCommands):
     """Validates commands, persists them, and keeps the keyed state to publish."""
 
     def __init__(self, store: Store, room_id: str, room_name: str, *,
@@ -50,6 +52,7 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
             **self.health_handlers(),
             **self.pairing_handlers(),
             **self.staff_handlers(),
+            **self.appointment_handlers(),
             "ping": lambda args: [],
             "checkin": self._checkin,
             "language.set": self._language,
@@ -109,6 +112,7 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
             values["partners"] = self.load_partners(sid)
         values["devices"] = self.load_devices()
         values["tablets"] = self.load_tablets()
+        values["appointments"] = self.load_appointments()
         self.state.param.update(**values)
         for key, value in self.state.to_updates().items():
             self._publishable(key, value)
@@ -135,7 +139,7 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
     def sweep(self) -> list[Update]:
         """Expire what has a time to live (device presence, the pairing code on offer);
         the bus calls this several times a second and publishes what it returns."""
-        changes = self.expire_devices() + self.expire_pairing()
+        changes = self.expire_devices() + self.expire_pairing() + self.expire_appointments()
         updates = [self._publishable(key, value) for key, value in changes]
         self.state.apply(changes)
         return updates

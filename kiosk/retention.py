@@ -37,6 +37,7 @@ KINDS = {
     "partners": "Partnerangaben (Name, Stelle, Funktion)",
     "invitations": "Einladungslinks",
     "consent_log": "Einträge im Einwilligungsprotokoll",
+    "appointments": "Videotermine (mit Hinweis und Rückrufwunsch)",
     "sessions": "Sitzungen anonymisiert (genaue Zeiten, Folgetermin)",
     "partner_calls": "Zuschaltungen anonymisiert (genaue Zeiten)",
     "evaluation": "Sitzungen aus der Auswertung gelöscht",
@@ -208,6 +209,8 @@ def purge(store: Any, policy: RetentionPolicy, *,
             for kind, n in _anonymise(conn, old[start:start + 500]).items():
                 counts[kind] += n
         counts["consent_log"] = _drop_consent_rows(conn, cutoff, keep)
+        counts["appointments"] = conn.execute(  # label, opt-out note: gone with the rest
+            "DELETE FROM appointments WHERE starts_at < ?", [cutoff]).rowcount
         if policy.evaluation_days:
             limit = now - dt.timedelta(days=policy.evaluation_days)
             expired = _sessions(conn, "started_at < ?", _iso(limit), keep)

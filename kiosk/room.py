@@ -97,6 +97,7 @@ class Room:
             self.store = Store(cfg.db_path)
             self.controller = RoomController(self.store, cfg.room_id, cfg.room_name,
                                              retention=cfg.retention)
+            self.controller.on_appointment = self._invite
             self.bus = BusServer(self.controller, _with_port(cfg.bus_router),
                                  _with_port(cfg.bus_pub), keyring=self.keyring,
                                  context=self.context, heartbeat=cfg.heartbeat)
@@ -121,6 +122,7 @@ class Room:
             await self.link.start()
             from .media import MediaEngine
             from .media.signaling import routes
+            from .visit_page import routes as visit_routes
 
             self.engine = MediaEngine(self.link, label=cfg.room_name,
                                       ice_servers=cfg.ice_servers, camera=cfg.camera,
@@ -137,7 +139,8 @@ class Room:
                 health=lambda: {**health_of(self.link, self.started),
                                 "media": {"peers": self.engine.peer_count,
                                           "partners": self.engine.counters()}},
-                extra_routes=routes(self.engine), facts=self._facts,
+                extra_routes=[*routes(self.engine), *visit_routes(self.link, cfg.phone)],
+                facts=self._facts,
                 cookie_secret=self.link.cookie_secret)
             self.server.start()
             self.link.urls = self.urls
@@ -163,6 +166,45 @@ class Room:
                 if reply.ok:
                     break
         return password
+
+    def base_url(self) -> str:
+        """How clients and partners reach the pages (for links in mails)."""
+        if self.config.public_url:
+            return self.config.public_url
+        if self.link is not None and self.link.base_url:
+            return self.link.base_url
+        return f"http://localhost:{self.port}"
+
+    def _invite(self, appointment: Any, visit: str, optout: str, to: str) -> None:
+        """Mail a booked appointment's invitation, off the command's path."""
+        task = asyncio.ensure_future(self._send_invitation(appointment, visit, optout, to))
+        self._bots.add(task)
+        task.add_done_callback(self._bots.discard)
+
+    async def _send_invitation(self, appointment: Any, visit: str, optout: str,
+                               to: str) -> None:
+        from .exceptions import MailError
+        from .invitation import invitation
+        from .mail import send_async
+        from .messages import Command
+
+        cfg, base = self.config, self.base_url()
+        try:
+            msg = invitation(cfg.mail, to, appointment, link=f"{base}/visit/{visit}",
+                             optout=f"{base}/visit/optout/{optout}", agency=cfg.agency,
+                             room_id=cfg.room_id, phone=cfg.phone)
+            where = await send_async(cfg.mail, msg)
+            ok, detail = True, "" if cfg.mail.host else f"Demo: als Datei {where}"
+        except MailError as exc:
+            ok, detail = False, str(exc)
+        except Exception as exc:  # the counsellor must learn that no mail left
+            log.exception("invitation for appointment %s failed", appointment.id)
+            ok, detail = False, f"unexpected error: {exc}"
+        reply, updates = self.controller.handle(Command(
+            "appointment.mailed", {"id": appointment.id, "ok": ok, "detail": detail[:300]},
+            "admin"))
+        if self.bus is not None:
+            self.bus.publish(updates)
 
     def _facts(self) -> Any:
         """The evaluation's anonymous facts, read from the room's file (read-only)."""

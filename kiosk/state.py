@@ -7,6 +7,8 @@ module knows how to fold them into the model.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +158,45 @@ class Tablet:
         return {"id": self.id, "name": self.name, "paired_at": self.paired_at}
 
 
+@dataclass(frozen=True)
+class Appointment:
+    """A remote appointment: the client joins from home by a personal link.
+
+    Neither the link's token nor the client's mail address is ever part of the state.
+    """
+
+    id: int
+    starts_at: str
+    minutes: int
+    language: str = DEFAULT_LANGUAGE
+    label: str = ""
+    status: str = "scheduled"
+    mail: str = "pending"
+    mail_detail: str = ""
+    optout: str = ""
+    optout_note: str = ""
+
+    @property
+    def ends_at(self) -> str:
+        start = dt.datetime.fromisoformat(self.starts_at)
+        return (start + dt.timedelta(minutes=self.minutes)).isoformat(timespec="seconds")
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Appointment:
+        return cls(id=int(obj["id"]), starts_at=str(obj["starts_at"]),
+                   minutes=int(obj["minutes"]), language=str(obj.get("language") or
+                                                            DEFAULT_LANGUAGE),
+                   label=str(obj.get("label") or ""), status=str(obj.get("status") or
+                                                                 "scheduled"),
+                   mail=str(obj.get("mail") or "pending"),
+                   mail_detail=str(obj.get("mail_detail") or ""),
+                   optout=str(obj.get("optout") or ""),
+                   optout_note=str(obj.get("optout_note") or ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 #: Above these, /control warns that a partner's connection is poor.
 POOR = {"rtt_ms": 400, "loss_pct": 5, "fps_below": 10}
 
@@ -174,7 +215,8 @@ def room_key(room_id: str, *parts: object) -> str:
 
 #: Keyed lists: bus key segment -> (state field, item type).
 LISTS = {"notes": ("notes", Note), "steps": ("next_steps", Step),
-         "partners": ("partners", Partner), "tablets": ("tablets", Tablet)}
+         "partners": ("partners", Partner), "tablets": ("tablets", Tablet),
+         "appointments": ("appointments", Appointment)}
 
 
 class RoomState(param.Parameterized):
@@ -199,6 +241,8 @@ class RoomState(param.Parameterized):
                          doc="How the client checked in: {'code': ...} or {'walk_in': True}.")
     devices = param.Dict(default={}, doc="Per device id: its Device (health).")
     tablets = param.List(default=[], item_type=Tablet, doc="Paired control tablets.")
+    appointments = param.List(default=[], item_type=Appointment,
+                              doc="Remote appointments not yet over, soonest first by id.")
     pairing = param.Dict(default=None, allow_None=True,
                          doc="The pairing code on offer: {'code', 'expires'}, or None.")
     seq = param.Integer(default=0, doc="Bus sequence number of the last applied update.")
@@ -247,6 +291,8 @@ class RoomState(param.Parameterized):
             out[room_key(rid, "devices", device_id)] = device.to_dict()
         for tablet in self.tablets:
             out[room_key(rid, "tablets", tablet.id)] = tablet.to_dict()
+        for appointment in self.appointments:
+            out[room_key(rid, "appointments", appointment.id)] = appointment.to_dict()
         if self.pairing:
             out[room_key(rid, "pairing")] = self.pairing
         return out
@@ -260,7 +306,8 @@ class RoomState(param.Parameterized):
             values.update(session_id=None, session_started=None, language=DEFAULT_LANGUAGE,
                           privacy=False, phase="idle", arrival=None, outcome=None,
                           camera_on=True, mic_on=True, quality={}, devices={}, pairing=None)
-            lists = {"notes": {}, "next_steps": {}, "partners": {}, "tablets": {}}
+            lists = {"notes": {}, "next_steps": {}, "partners": {}, "tablets": {},
+                     "appointments": {}}
         for key, value in items:
             self._fold(values, lists, key, value)
         for name, by_id in lists.items():

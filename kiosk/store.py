@@ -178,6 +178,18 @@ def _m010_staff(db: sqlite_utils.Database) -> None:
     db["staff_sessions"].create_index(["expires_at"])
 
 
+def _m011_appointments(db: sqlite_utils.Database) -> None:
+    """Remote appointments: the slot and hashes of its two links, never the mail address.
+    Ids are never given twice (AUTOINCREMENT), so an old link cannot meet a new slot."""
+    db.execute("""
+        CREATE TABLE appointments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, room_id TEXT NOT NULL,
+            starts_at TEXT NOT NULL, minutes INTEGER NOT NULL, language TEXT NOT NULL,
+            label TEXT, visit_hash TEXT NOT NULL UNIQUE, optout_hash TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL, mail TEXT NOT NULL, mail_detail TEXT, optout TEXT,
+            optout_note TEXT, created_at TEXT NOT NULL, cancelled_at TEXT, optout_at TEXT)""")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_rooms_sessions_notes", _m001_rooms_sessions_notes),
     ("002_survey_answers", _m002_survey_answers),
@@ -189,6 +201,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("008_consent_log_partner", _m008_consent_log_partner),
     ("009_retention", _m009_retention),
     ("010_staff", _m010_staff),
+    ("011_appointments", _m011_appointments),
 ]
 
 

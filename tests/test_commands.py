@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from kiosk.commands import COMMANDS
@@ -10,6 +12,8 @@ from kiosk.messages import Command
 from kiosk.state import PHASES, ROLES
 from kiosk.store import Store
 
+#: An appointment whose link is open while the tests run.
+SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).isoformat(timespec="seconds")
 VALID_ARGS = {
     "ping": {}, "checkin": {"code": "A-17"}, "language.set": {"language": "ar"},
     "session.start": {}, "session.end": {}, "room.reset": {},
@@ -47,14 +51,21 @@ VALID_ARGS = {
     "staff.signin": {"name": "frau-berg", "password": "ihr Passwort 1"},
     "staff.verify": {"token": "set by room_in"},
     "staff.signout": {"token": "set by room_in"},
+    "appointment.create": {"at": SOON, "email": "a@example.org"},
+    "appointment.cancel": {"id": 1},
+    "appointment.mailed": {"id": 1, "ok": True},
+    "appointment.optout": {"token": "set by room_in", "choice": "phone"},
+    "visit.check": {"token": "set by room_in"},
 }
 #: Set by room_in from earlier replies: a pairing code on offer, a tablet's credential.
 LATER = {"invite.claim": ("token", "test_token"), "pairing.claim": ("code", "test_code"),
          "tablet.verify": ("token", "test_credential"), "staff.verify": ("token", "test_signin"),
-         "staff.signout": ("token", "test_signin")}
+         "staff.signout": ("token", "test_signin"), "appointment.optout": ("token", "test_optout"),
+         "visit.check": ("token", "test_visit")}
 #: Accepted without publishing: nothing the screens show changes.
 READ_ONLY = {"ping", "tablet.verify", "retention.purge", "staff.add", "staff.remove",
-             "staff.password", "staff.list", "staff.signin", "staff.verify", "staff.signout"}
+             "staff.password", "staff.list", "staff.signin", "staff.verify", "staff.signout",
+             "visit.check"}
 
 PARTNER = {"name": "Herr Kaya", "agency": "Jobcenter", "purpose": "Bürgergeld"}
 IN_SESSION = [("session.start", "counsellor", {}),
@@ -72,7 +83,8 @@ DEVICES = [("device.heartbeat", "media", {"device": "camera", "kind": "camera", 
            ("pairing.start", "admin", {}),
            ("staff.add", "admin", {"name": "frau-berg", "role": "counsellor",
                                    "password": "ihr Passwort 1"}),
-           ("staff.signin", "admin", {"name": "frau-berg", "password": "ihr Passwort 1"})]
+           ("staff.signin", "admin", {"name": "frau-berg", "password": "ihr Passwort 1"}),
+           ("appointment.create", "counsellor", {"at": SOON, "email": "b@example.org"})]
 TO_PHASE = {
     "idle": DEVICES,
     "welcome": [*DEVICES, ("checkin", "kiosk", {"walk_in": True})],
@@ -104,6 +116,8 @@ def room_in(phase: str, store: Store) -> RoomController:
             ctl.test_credential = reply.data["token"]
         elif name == "staff.signin":
             ctl.test_signin = reply.data["token"]
+        elif name == "appointment.create":
+            ctl.test_visit, ctl.test_optout = reply.data["visit_token"], reply.data["optout_token"]
     assert ctl.state.phase == phase
     return ctl
 
@@ -227,7 +241,7 @@ def test_back_to_idle_wipes_everything_personal(tmp_path):
     assert (s.phase, s.language, s.privacy, s.notes, s.next_steps, s.session_id, s.partners,
             s.arrival) == ("idle", "de", False, [], [], None, [], None)
     assert all(k.split("/")[2] in ("info", "phase", "language", "privacy", "camera", "mic",
-                                   "devices", "tablets", "pairing")
+                                   "devices", "tablets", "pairing", "appointments")
                for k in ctl.kv)
     session = next(iter(store.db["sessions"].rows))
     assert session["ended_at"] and session["closed_at"]
