@@ -339,6 +339,51 @@ def consent(ctx: click.Context, answer: str, partner: int | None, data_dir: Path
                  version=consent_version(state.language))
 
 
+@ctl.group()
+def appointment() -> None:
+    """Remote appointments: book one (the client gets the link by mail), list, cancel."""
+
+
+@appointment.command("create")
+@click.option("--email", required=True, help="The client's mail address (not stored).")
+@click.option("--at", "at", required=True, help="Start, e.g. 2026-12-01T10:30 (local time).")
+@click.option("--duration", type=click.IntRange(5, 240), default=30, show_default=True,
+              help="Minutes.")
+@click.option("--language", default="de", show_default=True,
+              help="The client's language for the mail (German always comes first).")
+@click.option("--label", default="", help="A short note for the counsellor's list.")
+@data_dir_option
+@click.pass_context
+def appointment_create(ctx: click.Context, email: str, at: str, duration: int, language: str,
+                       label: str, data_dir: Path) -> None:
+    send_command(ctx, data_dir, "appointment.create", email=email, at=at, minutes=duration,
+                 language=language, label=label)
+
+
+@appointment.command("list")
+@data_dir_option
+def appointment_list(data_dir: Path) -> None:
+    """The booked appointments that are not over, with mail and opt-out status."""
+    from .invitation import local
+
+    state = asyncio.run(_status(_runtime(data_dir)))
+    if not state.appointments:
+        click.echo("no appointments")
+    for a in state.appointments:
+        start = local(a.starts_at)
+        extra = f"  wants {a.optout.replace('_', ' ')}: {a.optout_note}" if a.optout else ""
+        click.echo(f"{a.id:>4}  {start:%Y-%m-%d %H:%M}  {a.minutes:>3} min  {a.status:<9} "
+                   f"mail {a.mail:<7} {a.label}{extra}")
+
+
+@appointment.command("cancel")
+@click.argument("appointment_id", type=int)
+@data_dir_option
+@click.pass_context
+def appointment_cancel(ctx: click.Context, appointment_id: int, data_dir: Path) -> None:
+    send_command(ctx, data_dir, "appointment.cancel", id=appointment_id)
+
+
 @ctl.command()
 @click.argument("switch", type=click.Choice(["on", "off"]))
 @data_dir_option

@@ -201,3 +201,37 @@ async def _purge(store, policy):
     from kiosk.retention import purge
 
     return purge(store, policy)
+
+
+def test_ctl_books_lists_and_cancels(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    kiosk = [str(Path(sys.executable).parent / "kiosk")]
+    data = ["--data-dir", str(tmp_path)]
+    demo = subprocess.Popen([*kiosk, "demo", "--port", str(free_port()), *data],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        eventually(lambda: (tmp_path / "room.json").exists(), timeout=30)
+
+        def ctl(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([*kiosk, "ctl", *args, *data], capture_output=True,
+                                  text=True, timeout=30)
+
+        booked = ctl("appointment", "create", "--email", "c@example.org", "--at", at(180),
+                     "--duration", "20", "--language", "tr", "--label", "Herr B.")
+        assert booked.returncode == 0 and booked.stdout.startswith("ok appointment.create")
+        eventually(lambda: "mail sent" in ctl("appointment", "list").stdout, timeout=10)
+        (path,) = (tmp_path / "outbox").glob("*.eml")  # the demo's outbox
+        mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert mail["To"] == "c@example.org" and "randevunuz" in mail["Subject"]
+        assert "Kişisel bağlantınız" in mail.get_body(("plain",)).get_content()
+        assert "Herr B." in ctl("appointment", "list").stdout
+        bad = ctl("appointment", "create", "--email", "kaputt", "--at", at(60))
+        assert bad.returncode == 1 and "mail address" in bad.stderr
+        assert ctl("appointment", "cancel", "1").returncode == 0
+        assert "cancelled" in ctl("appointment", "list").stdout
+    finally:
+        demo.terminate()
+        demo.wait(20)
