@@ -235,3 +235,32 @@ def test_ctl_books_lists_and_cancels(tmp_path):
     finally:
         demo.terminate()
         demo.wait(20)
+
+
+def test_the_counsellor_books_on_control_and_sees_mail_and_opt_out(mail_room, inbox, new_page):
+    from playwright.sync_api import expect
+
+    page = new_page(mail_room.urls["control"])
+    start = dt.datetime.now() + dt.timedelta(days=2)
+    page.get_by_label("Beginn (JJJJ-MM-TT HH:MM)").fill("morgen früh")
+    page.get_by_role("button", name="Termin anlegen und Einladung senden").click()
+    expect(page.get_by_text("Beginn bitte als Datum und Uhrzeit")).to_be_visible()
+    page.get_by_label("Beginn (JJJJ-MM-TT HH:MM)").fill(f"{start:%Y-%m-%d} 10:30")
+    page.get_by_label("E-Mail der Klient:in").fill("frau.k@example.org")
+    page.get_by_label("Sprache der E-Mail").select_option(label="العربية")
+    page.get_by_label("Hinweis für Ihre Liste (freiwillig)").fill("Frau K.")
+    page.get_by_role("button", name="Termin anlegen und Einladung senden").click()
+    listing = page.locator(".control-appointments")
+    expect(listing).to_contain_text(f"{start:%d.%m.%Y} 10:30 Uhr, 30 Min. — Frau K.")
+    expect(listing).to_contain_text("E-Mail gesendet")
+    expect(page.locator(".appointment-link")).to_contain_text("/visit/")
+    eventually(lambda: len(inbox.mails) == 1)
+    assert "موعد" in inbox.mails[0]["Subject"]
+    _, optout = links(inbox.mails[0])
+    assert get(mail_room, "POST", f"/visit/optout/{optout}",
+               {"choice": "in_person", "note": ""}).status == 200
+    expect(listing).to_contain_text("möchte lieber persönlich")
+    page.screenshot(path=str(mail_room.config.data_dir / "control-appointments.png"),
+                    full_page=True)
+    listing.get_by_role("button", name="Absagen").click()
+    expect(listing).to_contain_text("abgesagt")

@@ -17,6 +17,7 @@ from ..agencies import AGENCY_TYPES
 from ..exceptions import BusError
 from ..pairing_page import CREDENTIAL_DAYS, cookie_name
 from ..state import is_poor
+from .appointments import AppointmentPanel
 from .base import STYLES, RoomView, alert_text, escape, sign_out
 from .itemlist import ItemList
 
@@ -147,7 +148,7 @@ class ControlView(RoomView):
         self._controls = pn.Column(
             pn.Row(self._status, sign_out(), sizing_mode="stretch_width"), self._alerts,
             pn.Row(self._start, self._end, self._privacy, self._camera, self._mic, self._reset),
-            self._error, self._editor, sizing_mode="stretch_both")
+            self._error, self._editor, AppointmentPanel(self), sizing_mode="stretch_both")
         self._layout = pn.Column(self._controls, sizing_mode="stretch_both",
                                  styles={"padding": "1.5rem 2rem"})
         self.watch_state(self._render, "phase", "privacy", "room_name", "synced", "arrival",
