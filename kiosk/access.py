@@ -27,6 +27,7 @@ from bokeh.server.auth_provider import AuthProvider
 
 from .exceptions import BusError
 from .link import RoomLink
+from .pairing_page import CREDENTIAL_DAYS
 from .pairing_page import cookie_name as tablet_cookie
 from .ratelimit import FailureLimit
 from .staff import SESSION_HOURS, STAFF_PAGES
@@ -100,29 +101,29 @@ def refuse(handler: tornado.web.RequestHandler, status: int, title: str, text: s
 <h1>{e(title)}</h1><p class="error" role="alert">{e(text)}</p>{more}</main></body></html>""")
 
 
-async def signed_in(link: RoomLink, handler: tornado.web.RequestHandler) -> dict | None:
-    """The member of staff whose sign-in cookie ``handler``'s request carries, if valid."""
-    token = handler.get_signed_cookie(staff_cookie(link.state.room_id),
-                                      max_age_days=SESSION_HOURS / 24)
+async def _verified(link: RoomLink, handler: tornado.web.RequestHandler, cookie: str,
+                    max_age_days: float, command: str) -> dict | None:
+    """What the controller says of the token in a signed cookie; None if unsigned or refused."""
+    token = handler.get_signed_cookie(cookie, max_age_days=max_age_days)
     if not token:
         return None
     try:
-        reply = await link.send("admin", "staff.verify", token=token.decode("ascii", "replace"))
+        reply = await link.send("admin", command, token=token.decode("ascii", "replace"))
     except BusError:
         return None
     return reply.data if reply.ok else None
+
+
+async def signed_in(link: RoomLink, handler: tornado.web.RequestHandler) -> dict | None:
+    """The member of staff whose sign-in cookie ``handler``'s request carries, if valid."""
+    return await _verified(link, handler, staff_cookie(link.state.room_id),
+                           SESSION_HOURS / 24, "staff.verify")
 
 
 async def paired_device(link: RoomLink, handler: tornado.web.RequestHandler) -> dict | None:
     """The paired device whose signed credential the request carries, if valid."""
-    token = handler.get_signed_cookie(tablet_cookie(link.state.room_id), max_age_days=400)
-    if not token:
-        return None
-    try:
-        reply = await link.send("admin", "tablet.verify", token=token.decode("ascii", "replace"))
-    except BusError:
-        return None
-    return reply.data if reply.ok else None
+    return await _verified(link, handler, tablet_cookie(link.state.room_id),
+                           CREDENTIAL_DAYS, "tablet.verify")
 
 
 class RoomAuth(AuthProvider):
