@@ -86,6 +86,9 @@ class AppointmentPanel(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
 
+    def show(self, visible: bool) -> None:
+        self._layout.visible = visible
+
     def _render(self, *events: Any) -> None:
         self._list.items = [
             {"id": a.id, "text": appointment_text(a),

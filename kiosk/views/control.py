@@ -145,10 +145,13 @@ class ControlView(RoomView):
             self._steps, self._partner_form, self._outcome_form, sizing_mode="stretch_width")
         self._alerts = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
                                     css_classes=["control-alerts"], visible=False)
+        # Booking happens outside a talk: shown together, the talk's editor (whose lists
+        # grow after layout) and this panel would overlap.
+        self._appointments = AppointmentPanel(self)
         self._controls = pn.Column(
             pn.Row(self._status, sign_out(), sizing_mode="stretch_width"), self._alerts,
             pn.Row(self._start, self._end, self._privacy, self._camera, self._mic, self._reset),
-            self._error, self._editor, AppointmentPanel(self), sizing_mode="stretch_both")
+            self._error, self._editor, self._appointments, sizing_mode="stretch_both")
         self._layout = pn.Column(self._controls, sizing_mode="stretch_both",
                                  styles={"padding": "1.5rem 2rem"})
         self.watch_state(self._render, "phase", "privacy", "room_name", "synced", "arrival",
@@ -184,6 +187,7 @@ class ControlView(RoomView):
         self._camera.label = "Kamera aus" if s.camera_on else "Kamera an"
         self._mic.label = "Mikrofon stumm" if s.mic_on else "Mikrofon an"
         self._editor.visible = s.phase in ("consulting", "wrap_up")
+        self._appointments.show(not self._editor.visible)
         o = s.outcome
         self._outcome.object = (
             "" if not o else "<p role='status'><b>Ergebnis:</b> in diesem Termin geklärt</p>"
