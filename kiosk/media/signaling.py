@@ -13,6 +13,7 @@ import html
 import ipaddress
 import json
 import logging
+from collections.abc import Awaitable
 from pathlib import Path
 
 import tornado.web
@@ -61,6 +62,19 @@ class _Base(tornado.web.RequestHandler):
         whose offer bundles a missing m= section): a 400 for the sender, details logged."""
         log.warning("signalling: the media engine failed on an offer", exc_info=exc)
         self.refuse(400, "The SDP offer could not be used.")
+
+    async def respond(self, attempt: Awaitable[tuple[str, str]], base: str) -> None:
+        """Answer with the SDP of ``attempt`` (resource, sdp) at ``base``/resource, or
+        refuse: with the engine's reason, or 400 when aiortc failed on the offer."""
+        try:
+            resource, sdp = await attempt
+        except SignalingError as exc:
+            self.refuse(exc.status, exc.reason)
+            return
+        except Exception as exc:
+            self.unusable(exc)
+            return
+        self.answer(f"{base}/{resource}", sdp)
 
     def answer(self, location: str, sdp: str) -> None:
         self.set_status(201)
@@ -129,15 +143,10 @@ class WhipResourceHandler(_Base):
         offer = self.offer()
         if offer is None:
             return
-        try:
-            sdp = await self.engine.rejoin(resource, offer)
-        except SignalingError as exc:
-            self.refuse(exc.status, exc.reason)
-            return
-        except Exception as exc:
-            self.unusable(exc)
-            return
-        self.answer(f"/api/whip/{resource}", sdp)
+
+        async def rejoin() -> tuple[str, str]:
+            return resource, await self.engine.rejoin(resource, offer)
+        await self.respond(rejoin(), "/api/whip")
 
 
 class JoinPageHandler(tornado.web.RequestHandler):
@@ -170,18 +179,8 @@ class WhepHandler(_Base):
         offer = self.offer()
         if offer is None:
             return
-        try:
-            if partner is None:
-                resource, sdp = await self.engine.self_view(offer)
-            else:
-                resource, sdp = await self.engine.watch(int(partner), offer)
-        except SignalingError as exc:
-            self.refuse(exc.status, exc.reason)
-            return
-        except Exception as exc:
-            self.unusable(exc)
-            return
-        self.answer(f"/api/whep/{resource}", sdp)
+        await self.respond(self.engine.self_view(offer) if partner is None
+                           else self.engine.watch(int(partner), offer), "/api/whep")
 
 
 class WhepResourceHandler(_Base):
