@@ -418,3 +418,30 @@ def test_the_daily_purge_runs_at_start_and_again(room_config, data_dir):
     store = Store(data_dir / "room.db")
     assert count(store, "survey_answers") == 2 and count(store, "consent_log") == 0
     store.close()
+
+
+def test_a_pending_truncation_never_holds_the_rooms_commands_back(live_room):
+    """A reader (here: a report over the file) keeps the WAL from being truncated after an
+    erasure; the room's checkpoints then give up quickly instead of stopping writers
+    (they used to wait 5 s for the reader, with every command of the room behind them)."""
+    import sqlite3
+    import time
+
+    link = live_room.room.link
+    assert live_room.command("session.start").ok
+    assert live_room.command("note.add", text="wird gelöscht", visible=True).ok
+    assert live_room.command("room.reset").ok  # back to idle: erased, a truncation pending
+    reader = sqlite3.connect(live_room.config.data_dir / "room.db", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM sessions").fetchall()  # holds its snapshot
+    written = 0
+    try:
+        deadline = time.monotonic() + 6  # three of the room's checkpoints
+        while time.monotonic() < deadline:
+            # Commands that write, with a view's patience (3 s): each is answered.
+            assert live_room.call(link.send("kiosk", "checkin", walk_in=True)).ok
+            assert live_room.call(link.send("counsellor", "room.reset")).ok
+            written += 2
+    finally:
+        reader.close()
+    assert written > 10
