@@ -120,7 +120,7 @@ def test_forged_and_expired_cookies_are_refused(live_room):
         assert resp.status == 302, why
     assert request(live_room, "GET", "/control", cookies={name: value}).status == 200
     # A sign-in that expired on the room's side is refused although its cookie is intact.
-    live_room.room.store.db.execute("UPDATE staff_sessions SET expires_at = '2000-01-01'")
+    live_room.sql("UPDATE staff_sessions SET expires_at = '2000-01-01'")
     assert request(live_room, "GET", "/control", cookies={name: value}).status == 302
 
 

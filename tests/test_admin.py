@@ -95,9 +95,7 @@ def test_wrong_codes_are_refused_and_rate_limited(live_room, new_page):
 def test_an_expired_code_is_refused(live_room, new_page):
     _, display, code = offer(live_room, new_page)
     # Five minutes pass (the stored expiry is moved back; the controller checks it).
-    store = live_room.room.store
-    with store.transaction() as db:
-        db.conn.execute("UPDATE pairing_codes SET expires_at = '2000-01-01T00:00:00+00:00'")
+    live_room.sql("UPDATE pairing_codes SET expires_at = '2000-01-01T00:00:00+00:00'")
     tablet = new_page(f"{live_room.urls['control']}/pair?code={code}")
     tablet.get_by_role("button", name="Koppeln").click()
     expect(tablet.get_by_role("alert")).to_contain_text("abgelaufen")

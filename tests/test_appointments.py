@@ -191,7 +191,7 @@ def test_appointments_go_with_the_session_metadata(live_room):
     assert live_room.command("appointment.create", at=at(30), email="a@example.org",
                              label="Herr Z. Rückruf").ok
     store = live_room.room.store
-    store.db.execute("UPDATE appointments SET starts_at = '2020-01-01T10:00:00+00:00'")
+    live_room.sql("UPDATE appointments SET starts_at = '2020-01-01T10:00:00+00:00'")
     counts = live_room.call(_purge(store, RetentionPolicy()))
     assert counts["appointments"] == 1
     assert store.db.execute("SELECT count(*) FROM appointments").fetchone()[0] == 0
