@@ -39,7 +39,6 @@ class CommandClient:
             sock.setsockopt(zmq.IMMEDIATE, 1)
             sock.connect(self.router)
             self._sock = sock
-            self._now = zmq.Socket.shadow(sock.underlying)
             self._reader = asyncio.create_task(self._read(), name="command-replies")
         return self._sock
 
@@ -55,12 +54,19 @@ class CommandClient:
         Raises BusError at once when the controller is not connected. Lets a
         click handler put its command on the wire before it returns.
         """
-        self._socket()
+        sock = self._socket()
         req = cmd.id.encode()
-        try:
-            self._now.send_multipart([CMD, req, cmd.encode()], zmq.NOBLOCK)
-        except zmq.Again:
-            raise BusError(f"the room controller at {self.router} is not connected") from None
+        # Through the asyncio socket, not a plain shadow of it: a non-blocking send
+        # happens at once either way, but only this one then checks whether a reply
+        # came in meanwhile. The socket's file descriptor signals edges, and a send
+        # behind the reader's back can take the edge of a waiting reply, leaving the
+        # reader asleep, and every later command unanswered.
+        sent = sock.send_multipart([CMD, req, cmd.encode()], flags=zmq.NOBLOCK)
+        failed = sent.exception() if sent.done() else None
+        if isinstance(failed, zmq.Again):
+            raise BusError(f"the room controller at {self.router} is not connected")
+        if failed is not None:
+            raise BusError(f"cannot send to the room controller: {failed}")
         future = asyncio.get_running_loop().create_future()
         self._waiting[req] = future
         future.add_done_callback(lambda f: self._waiting.pop(req, None))
