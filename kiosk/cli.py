@@ -660,7 +660,7 @@ def purge(config_path: str | None, key: str, as_json: bool, data_dir: Path) -> N
         erased, wal_clean = reply.data["erased"], reply.data["wal_clean"]
         where = f"im laufenden Raum {info.get('room_id', '')}".rstrip()
     else:
-        from .store import Store
+        from .store import BUSY_TIMEOUT_MS, Store
 
         config = _room_config(config_path, data_dir)
         if not config.db_path.exists():
@@ -671,7 +671,8 @@ def purge(config_path: str | None, key: str, as_json: bool, data_dir: Path) -> N
             raise click.ClickException(str(exc)) from None
         try:
             erased = retention.purge(store, config.retention)
-            wal_clean = store.checkpoint() and not store.wipe_pending
+            wal_clean = (store.checkpoint(busy_ms=BUSY_TIMEOUT_MS)  # no room: may wait
+                         and not store.wipe_pending)
         finally:
             store.close()
         where = f"in {config.db_path} (kein Raum läuft)"

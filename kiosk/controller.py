@@ -253,7 +253,7 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
         wiped = not self.store.wipe_pending
         if not wiped:
             try:
-                wiped = self.store.checkpoint(busy_ms=100) and not self.store.wipe_pending
+                wiped = self.store.checkpoint() and not self.store.wipe_pending
             except sqlite3.DatabaseError:
                 log.exception("truncating the WAL after a purge failed; the next try "
                               "comes with the next checkpoint")

@@ -28,8 +28,6 @@ from .link import RoomLink
 from .store import Store
 
 log = logging.getLogger(__name__)
-#: How long the periodic checkpoint may hold writers back waiting for readers.
-TRUNCATE_WAIT_MS = 100
 
 #: Seconds between two runs of the retention purge (it also runs at start).
 PURGE_EVERY = 24 * 3600.0
@@ -235,15 +233,13 @@ class Room:
     async def _checkpoints(self, every: float = 2.0) -> None:
         """Move the SQLite WAL into the file every few seconds, in a worker thread.
 
-        A truncating checkpoint (after an erasure) holds writers back while it waits
-        for readers: it waits 100 ms at most and is tried again next time, so that a
-        command never stalls behind it (with the 5 s busy timeout it held the room's
-        loop for seconds).
+        A truncating checkpoint (after an erasure) waits for readers only briefly
+        (:data:`~kiosk.store.TRUNCATE_WAIT_MS`) and is tried again next time.
         """
         while True:
             await asyncio.sleep(every)
             try:
-                await asyncio.to_thread(self.store.checkpoint, busy_ms=TRUNCATE_WAIT_MS)
+                await asyncio.to_thread(self.store.checkpoint)
             except Exception:  # a failed checkpoint loses nothing: the WAL stays
                 log.exception("checkpoint failed")
 

@@ -20,6 +20,8 @@ import sqlite_utils
 from .exceptions import StoreError
 
 BUSY_TIMEOUT_MS = 5000
+#: How long a truncating checkpoint may hold writers back waiting for readers.
+TRUNCATE_WAIT_MS = 100
 
 
 def _m001_rooms_sessions_notes(db: sqlite_utils.Database) -> None:
@@ -292,13 +294,15 @@ class Store:
     def wipe_pending(self) -> bool:
         return self._wiped < self._wipes
 
-    def checkpoint(self, *, busy_ms: int = BUSY_TIMEOUT_MS) -> bool:
+    def checkpoint(self, *, busy_ms: int = TRUNCATE_WAIT_MS) -> bool:
         """Copy the WAL into the database file, beside running writers; return whether
         every frame was copied (and, after a wipe, the WAL truncated to nothing).
 
         Called from a worker thread every few seconds (see ``Room``) on its
         own connection, so that no command waits for the fsync it needs. After
-        :meth:`wipe` it truncates the WAL, waiting up to ``busy_ms`` for readers.
+        :meth:`wipe` it truncates the WAL, waiting up to ``busy_ms`` for readers;
+        it holds every writer back meanwhile, so a running room waits briefly and
+        tries again at the next checkpoint.
         """
         wipes = self._wipes
         mode = "TRUNCATE" if self._wiped < wipes else "PASSIVE"
