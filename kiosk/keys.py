@@ -90,7 +90,7 @@ class Keyring:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._cache: tuple[float, dict[str, tuple[str, str]]] | None = None
+        self._cache: tuple[int, dict, dict] | None = None
 
     # -- reading -------------------------------------------------------------------
     def _load(self, name: str, secret: bool) -> tuple[bytes, bytes | None]:
@@ -121,22 +121,28 @@ class Keyring:
             raise ConfigError(f"{self.path / (name + '.key_secret')} holds no secret key")
         return ClientKeys(self.server_public(), public, secret)
 
-    def clients(self) -> dict[str, tuple[str, str]]:
-        """The allow-list: name -> (bus role, z85 public key)."""
+    def _lists(self) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+        """(by name, by key) of the allow-list, read anew only when the file changed."""
         path = self.path / ALLOW_LIST
         try:
             stamp = path.stat().st_mtime_ns
         except FileNotFoundError:
-            return {}
+            return {}, {}
         if self._cache is None or self._cache[0] != stamp:
             doc = tomlkit.parse(path.read_text(encoding="utf-8"))
-            self._cache = (stamp, {name: (str(entry["role"]), str(entry["key"]))
-                                   for name, entry in doc.items()})
-        return self._cache[1]
+            by_name = {name: (str(entry["role"]), str(entry["key"]))
+                       for name, entry in doc.items()}
+            by_key = {key: (name, role) for name, (role, key) in by_name.items()}
+            self._cache = (stamp, by_name, by_key)
+        return self._cache[1], self._cache[2]
+
+    def clients(self) -> dict[str, tuple[str, str]]:
+        """The allow-list: name -> (bus role, z85 public key)."""
+        return self._lists()[0]
 
     def allowed(self) -> dict[str, tuple[str, str]]:
-        """z85 public key -> (client name, bus role), read anew when the file changed."""
-        return {key: (name, role) for name, (role, key) in self.clients().items()}
+        """z85 public key -> (client name, bus role), for every message the bus checks."""
+        return self._lists()[1]
 
     # -- writing -------------------------------------------------------------------
     def init(self) -> list[str]:
