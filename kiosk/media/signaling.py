@@ -10,7 +10,6 @@ machine. Every refusal is a 4xx with a plain-text reason and changes nothing.
 from __future__ import annotations
 
 import html
-import ipaddress
 import json
 import logging
 from collections.abc import Awaitable
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import tornado.web
 
+from ..access import is_loopback
 from ..ratelimit import FailureLimit
 from .engine import MediaEngine, SignalingError
 
@@ -173,7 +173,7 @@ class WhepHandler(_Base):
     the display, on this machine, pulls media of the room."""
 
     async def post(self, partner: str | None = None) -> None:
-        if not ipaddress.ip_address(self.request.remote_ip).is_loopback:
+        if not is_loopback(self.request.remote_ip):
             self.refuse(403, "Only the room's own display may pull media.")
             return
         offer = self.offer()
