@@ -16,3 +16,10 @@ MODE_LABELS = {"room": "im Raum ohne Partner", "room_partners": "im Raum mit Par
 
 #: Outcome of an appointment as the counsellor records it.
 OUTCOMES = ("settled", "follow_up")
+
+#: Topics of a talk (German names, as staff, clients and reports show them).
+TOPICS = (
+    "Ausbildung", "Arbeit", "Weiterbildung", "Aufenthalt und Arbeitserlaubnis",
+    "Bürgergeld und Leistungen", "Reha und Schwerbehinderung", "Kinderbetreuung", "Rente",
+    "Anerkennung ausländischer Abschlüsse",
+)
