@@ -280,6 +280,16 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           choice=Arg(choice("phone", "in_person")), note=Arg(text(200, min_len=0), default="")),
     _spec("visit.check", STAFF, ALL_PHASES, "Which appointment a visit link opens now.",
           token=Arg(text(200))),
+    _spec("visit.wait", ADMIN, ALL_PHASES, "The remote client's page asks where it stands; "
+          "until admitted, the client waits (sent by the visit page).", token=Arg(text(200))),
+    _spec("visit.admit", COUNSELLOR, {"idle", "consulting"},
+          "Let the waiting client of a remote appointment into the talk.", id=NOTE_ID),
+    _spec("visit.claim", MEDIA, IN_TALK, "The admitted client's page presents its link for "
+          "the video connection.", token=Arg(text(200))),
+    _spec("visit.survey", ADMIN, ALL_PHASES, "The remote client's anonymous survey answer "
+          "(sent by the visit page).", token=Arg(text(200)),
+          satisfaction=Arg(integer(1, 5)), ease=Arg(integer(1, 5)),
+          recommend=Arg(integer(0, 10))),
     _spec("retention.purge", ADMIN, ALL_PHASES,
           "Erase what the retention policy no longer keeps (never the running session)."),
 ]}

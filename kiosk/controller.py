@@ -28,6 +28,7 @@ from .retention import RetentionPolicy
 from .staff import StaffCommands
 from .state import DEFAULT_LANGUAGE, Note, RoomState, Step, room_key
 from .store import Store, now
+from .visits import VisitCommands
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ CREATES = frozenset({"session.start", "note.add", "step.add", "consent.request",
 
 
 class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffCommands,
-                     AppointmentCommands):
+                     AppointmentCommands, VisitCommands):
     """Validates commands, persists them, and keeps the keyed state to publish."""
 
     def __init__(self, store: Store, room_id: str, room_name: str, *,
@@ -53,6 +54,7 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
             **self.pairing_handlers(),
             **self.staff_handlers(),
             **self.appointment_handlers(),
+            **self.visit_handlers(),
             "ping": lambda args: [],
             "checkin": self._checkin,
             "language.set": self._language,
@@ -139,7 +141,8 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
     def sweep(self) -> list[Update]:
         """Expire what has a time to live (device presence, the pairing code on offer);
         the bus calls this several times a second and publishes what it returns."""
-        changes = self.expire_devices() + self.expire_pairing() + self.expire_appointments()
+        changes = (self.expire_devices() + self.expire_pairing() + self.expire_appointments()
+                   + self.expire_waiting())
         updates = [self._publishable(key, value) for key, value in changes]
         self.state.apply(changes)
         return updates
@@ -232,6 +235,9 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
         changes: Changes = [(self._key("notes", n.id), None) for n in self.state.notes]
         changes += [(self._key("steps", s.id), None) for s in self.state.next_steps]
         changes += [(self._key("partners", p.id), None) for p in self.state.partners]
+        for p in self.state.partners:
+            if p.is_client:
+                changes += self.client_gone(p)
         changes += [(self._key("quality", pid), None) for pid in self.state.quality]
         if sid:
             changes.append((self._key("session"), None))

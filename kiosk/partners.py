@@ -52,6 +52,7 @@ class PartnerCommands:
     state: RoomState
     _key: Callable[..., str]
     _find: Callable[[list, int, str], Any]
+    client_gone: Callable[[Partner], Changes]
 
     def partner_handlers(self) -> dict[str, Callable[[dict[str, Any]], Result]]:
         return {
@@ -70,7 +71,7 @@ class PartnerCommands:
     def load_partners(self, session_id: str) -> list[Partner]:
         return [Partner(r["id"], r["name"], r["agency"], r["role"] or "", r["purpose"] or "",
                         r["consent"], bool(r["admitted"]), r["state"] or "invited",
-                        r["agency_type"] or "")
+                        r["agency_type"] or "", r["kind"] or "partner")
                 for r in self.store.db["partners"].rows_where(
                     "session_id = ?", [session_id], order_by="id")]
 
@@ -182,7 +183,10 @@ class PartnerCommands:
         partner = self._find(self.state.partners, args["partner"], "partner")
         if args["state"] == "connected" and partner.media_allowed:
             self._joined(partner)
-        return self._changed(partner, state=args["state"])
+        changes = self._changed(partner, state=args["state"])
+        if args["state"] == "gone" and partner.is_client:
+            changes += self.client_gone(partner)
+        return changes
 
     def _partner_admit(self, args: dict[str, Any]) -> Changes:
         partner = self._find(self.state.partners, args["partner"], "partner")
@@ -218,6 +222,8 @@ class PartnerCommands:
             self.store.db.conn.execute(
                 "UPDATE invitations SET revoked = 1 WHERE partner_id = ?", [partner.id])
         changes: Changes = [(self._key("partners", partner.id), None)]
+        if partner.is_client:
+            changes += self.client_gone(partner)
         if partner.id in self.state.quality:
             changes.append((self._key("quality", partner.id), None))
         return changes

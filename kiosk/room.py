@@ -122,7 +122,9 @@ class Room:
             await self.link.start()
             from .media import MediaEngine
             from .media.signaling import routes
+            from .media.visit_api import routes as visit_api_routes
             from .visit_page import routes as visit_routes
+            from .visit_page import visit_limit
 
             self.engine = MediaEngine(self.link, label=cfg.room_name,
                                       ice_servers=cfg.ice_servers, camera=cfg.camera,
@@ -130,6 +132,7 @@ class Room:
                                       microphone_format=cfg.microphone_format,
                                       camera_watch=cfg.camera_watch)
             await self.engine.start()
+            limit = visit_limit()  # wrong visit links, on the pages and the client's API
             self.port = cfg.http_port or free_port(cfg.http_address)
             origins = [f"{h}:{self.port}" for h in ("localhost", "127.0.0.1",
                                                     cfg.http_address)]
@@ -139,7 +142,9 @@ class Room:
                 health=lambda: {**health_of(self.link, self.started),
                                 "media": {"peers": self.engine.peer_count,
                                           "partners": self.engine.counters()}},
-                extra_routes=[*routes(self.engine), *visit_routes(self.link, cfg.phone)],
+                extra_routes=[*routes(self.engine), *visit_routes(self.link, cfg.phone, limit,
+                                                           cfg.ice_servers),
+                              *visit_api_routes(self.engine, limit)],
                 facts=self._facts,
                 cookie_secret=self.link.cookie_secret)
             self.server.start()

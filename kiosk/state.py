@@ -74,6 +74,11 @@ class Partner:
     admitted: bool = False
     state: str = "invited"
     agency_type: str = ""
+    kind: str = "partner"  # or "client": the client of a remote appointment, from home
+
+    @property
+    def is_client(self) -> bool:
+        return self.kind == "client"
 
     @property
     def media_allowed(self) -> bool:
@@ -86,12 +91,13 @@ class Partner:
                    role=str(obj.get("role") or ""), purpose=str(obj.get("purpose") or ""),
                    consent=str(obj.get("consent") or "pending"),
                    admitted=bool(obj.get("admitted")), state=str(obj.get("state") or "invited"),
-                   agency_type=str(obj.get("agency_type") or ""))
+                   agency_type=str(obj.get("agency_type") or ""),
+                   kind=str(obj.get("kind") or "partner"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "agency": self.agency, "role": self.role,
                 "purpose": self.purpose, "consent": self.consent, "admitted": self.admitted,
-                "state": self.state, "agency_type": self.agency_type}
+                "state": self.state, "agency_type": self.agency_type, "kind": self.kind}
 
 
 #: Kinds of device that report health: the two kiosk browsers, tablets, the
@@ -256,6 +262,16 @@ class RoomState(param.Parameterized):
     def alerts(self) -> list[Device]:
         """Devices with something wrong, in a stable order."""
         return [d for _, d in sorted(self.devices.items()) if d.alert]
+
+    @property
+    def remote_client(self) -> Partner | None:
+        """The client of a remote appointment, when they take part from home."""
+        return next((p for p in self.partners if p.is_client and p.state != "gone"), None)
+
+    @property
+    def waiting(self) -> list[Appointment]:
+        """Remote clients in the waiting room, first come first."""
+        return [a for a in self.appointments if a.status == "waiting"]
 
     @property
     def pending_consent(self) -> Partner | None:

@@ -192,6 +192,15 @@ def _m011_appointments(db: sqlite_utils.Database) -> None:
             optout_note TEXT, created_at TEXT NOT NULL, cancelled_at TEXT, optout_at TEXT)""")
 
 
+def _m012_visits(db: sqlite_utils.Database) -> None:
+    """Remote clients in the talk: a participant's kind (partner or client); which
+    participant an admitted appointment became, and whether its survey was answered."""
+    db["partners"].add_column("kind", str, not_null_default="partner")
+    db["appointments"].add_column("partner_id", int)
+    db["appointments"].add_column("session_id", str)
+    db["appointments"].add_column("surveyed", int, not_null_default=0)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_rooms_sessions_notes", _m001_rooms_sessions_notes),
     ("002_survey_answers", _m002_survey_answers),
@@ -204,6 +213,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("009_retention", _m009_retention),
     ("010_staff", _m010_staff),
     ("011_appointments", _m011_appointments),
+    ("012_visits", _m012_visits),
 ]
 
 

@@ -8,10 +8,13 @@ to do and reveals nothing else; ten failed tries a minute from one address get
 from __future__ import annotations
 
 import html
+import json
 import re
+from pathlib import Path
 
 import tornado.web
 
+from . import i18n
 from .access import same_origin
 from .exceptions import BusError
 from .invitation import local
@@ -22,14 +25,17 @@ STATUS = {"visit_unknown": 404, "visit_cancelled": 410, "visit_early": 403, "vis
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,200}")
 TOO_MANY = ("Zu viele Versuche mit ungültigen Links. Bitte warten Sie eine Minute und "
             "öffnen Sie dann den Link aus Ihrer E-Mail.")
+ASSETS = Path(__file__).resolve().parent / "assets"
 CHOICES = {"phone": "Lieber telefonisch", "in_person": "Lieber persönlich vor Ort"}
 
 
 class VisitPage(tornado.web.RequestHandler):
     """Shared by the two pages: rate limit, the bus, a page in the house style."""
 
-    def initialize(self, link: RoomLink, limit: FailureLimit, phone: str) -> None:
+    def initialize(self, link: RoomLink, limit: FailureLimit, phone: str,
+                   ice: tuple[str, ...] = ()) -> None:
         self.link, self.limit, self.phone = link, limit, phone
+        self.ice = json.dumps(list(ice))
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-store")
@@ -85,11 +91,44 @@ class VisitHandler(VisitPage):
         if not reply.ok:
             self.limit.failed(self.request.remote_ip or "?")
             return self.refused(reply.code, reply.error, STATUS.get(reply.code, 400))
-        start = local(reply.data["starts_at"])
-        self.page("Ihr Videotermin", f"""
-<p>Ihr Termin: <strong>{start:%d.%m.%Y} um {start:%H:%M} Uhr</strong>.</p>
-<p>Der Warteraum und das Gespräch per Video folgen in der nächsten Version dieser Seite.
-Bis dahin erreichen Sie uns telefonisch.</p>""")
+        self.visit_page(reply.data)
+
+    def visit_page(self, appointment: dict) -> None:
+        """The client's page: device check, waiting room, talk, survey (assets/visit.*)."""
+        e = html.escape
+        start, lang = local(appointment["starts_at"]), appointment["language"]
+        texts = {key: e(i18n.t(lang, key)) for key in SURVEY_TEXTS}
+        values = {
+            "agency": e(self.link.agency or "Videoberatung"), "ice": e(self.ice, quote=True),
+            "when": f"{start:%d.%m.%Y} um {start:%H:%M} Uhr",
+            "phone": f" (<a href='tel:{e(self.phone)}'>{e(self.phone)}</a>)" if self.phone
+            else "",
+            "lang": e(i18n.tag(lang)), "dir": i18n.direction(lang),
+            **{f"scale.{name}": scale(name, low, high) for name, (low, high) in SCALES.items()},
+            **texts}
+        page = (ASSETS / "visit.html").read_text(encoding="utf-8")
+        for key, value in values.items():
+            page = page.replace("{" + key + "}", value)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Security-Policy",
+                        "default-src 'self'; media-src 'self' blob: mediastream:; "
+                        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
+        self.finish(page)
+
+
+#: The survey's questions and their scales, as on the room's screen.
+SCALES = {"satisfaction": (1, 5), "ease": (1, 5), "recommend": (0, 10)}
+SURVEY_TEXTS = ("survey.title", "survey.lead", "survey.satisfaction",
+                "survey.satisfaction_scale", "survey.ease", "survey.ease_scale",
+                "survey.recommend", "survey.recommend_scale", "survey.send", "survey.skip",
+                "survey.incomplete", "thanks.title")
+
+
+def scale(name: str, low: int, high: int) -> str:
+    """Radio buttons from ``low`` to ``high``, large enough to tap."""
+    return "<div class='scale'>" + "".join(
+        f"<label><input type='radio' name='{name}' value='{v}'><span>{v}</span></label>"
+        for v in range(low, high + 1)) + "</div>"
 
 
 class OptOutHandler(VisitPage):
@@ -136,7 +175,14 @@ Ihre Beraterin oder Ihr Berater meldet sich dann bei Ihnen.</p>
                   "weitergegeben.</p>")
 
 
-def routes(link: RoomLink, phone: str = "") -> list[tuple]:
-    opts = {"link": link, "limit": FailureLimit(per_address=10, total=100), "phone": phone}
+def visit_limit() -> FailureLimit:
+    """Ten failed tries a minute from one address, a hundred from all."""
+    return FailureLimit(per_address=10, total=100)
+
+
+def routes(link: RoomLink, phone: str = "", limit: FailureLimit | None = None,
+           ice: tuple[str, ...] = ()) -> list[tuple]:
+    """The visit and opt-out pages; ``ice``: the room's ICE servers, for the client's page."""
+    opts = {"link": link, "limit": limit or visit_limit(), "phone": phone, "ice": ice}
     return [(r"/visit/optout/([^/]{1,400})", OptOutHandler, opts),
             (r"/visit/([^/]{1,400})", VisitHandler, opts)]

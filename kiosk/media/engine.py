@@ -28,7 +28,7 @@ from aiortc.contrib.media import MediaRelay
 from ..exceptions import BusError, KioskError
 from ..link import RoomLink
 from . import relay
-from .gate import Gate, GatedTrack
+from .gate import BothGates, Gate, GatedTrack
 from .quality import Sample, measure
 from .source import RoomMedia, open_room_media
 from .watchdog import CameraWatch
@@ -67,7 +67,7 @@ class Call:
     pc: RTCPeerConnection
     partner: int
     kind: str  # "partner", "display" (a partner pulled to the display) or "self" (self-view)
-    gate: Gate
+    gate: Gate | BothGates
     sent: list[GatedTrack] = field(default_factory=list)
     incoming: dict[str, MediaStreamTrack] = field(default_factory=dict)
     received: dict[str, int] = field(default_factory=lambda: {"audio": 0, "video": 0})
@@ -76,6 +76,7 @@ class Call:
     video_receiver: RTCRtpReceiver | None = None  # the partner's video, relayed as encoded
     codec: str | None = None  # its codec (VP8 or H264), or None: decoded and re-encoded
     size: tuple[int, int] = (0, 0)  # of the partner's last video frame
+    viewer: str | None = None  # a pull for a participant's page: that participant's call
 
 
 class MediaEngine:
@@ -182,7 +183,7 @@ class MediaEngine:
             title, text = ENDINGS[why]
             return {"state": why, "title": title, "text": text}
         if call.gate.open:
-            return {"state": "in_call"}
+            return {"state": "in_call", "others": self.others(call)}
         partner = next((p for p in self.link.state.partners if p.id == call.partner), None)
         if partner is not None and partner.media_allowed and self.link.state.privacy:
             return {"state": "paused"}
@@ -214,16 +215,21 @@ class MediaEngine:
         await pc.setLocalDescription(answer)
         return pc.localDescription.sdp
 
-    async def join(self, token: str, offer: str) -> tuple[str, str]:
-        """WHIP: a partner's page (or any WHIP client) joins; returns (resource, answer)."""
+    async def join(self, token: str, offer: str, claim: str = "invite.claim") -> tuple[str, str]:
+        """WHIP: a partner's page (or any WHIP client) joins with an invitation's token,
+        or an admitted remote client with their visit link (``claim="visit.claim"``);
+        returns (resource, answer)."""
         await self._try_offer(offer)  # the offer must be usable before the link is used up
         try:
-            reply = await self.link.send("media", "invite.claim", token=token)
+            reply = await self.link.send("media", claim, token=token)
         except BusError:
             raise SignalingError(503, "The room is not reachable right now.") from None
         if not reply.ok:
             raise SignalingError(TOKEN_STATUS.get(reply.code, 403), reply.error)
         partner = reply.data["partner"]
+        for old, c in list(self.calls.items()):  # the same person again (a reloaded page)
+            if c.kind == "partner" and c.partner == partner:
+                await self.hang_up(old, report=False)
         resource = uuid.uuid4().hex
         call = Call(RTCPeerConnection(self.config), partner, "partner", self.gate(partner))
         self.calls[resource] = call
@@ -238,7 +244,7 @@ class MediaEngine:
         await self._try_offer(offer)  # a bad offer must not break the running call
         await self._drop_media(call)
         for other, c in list(self.calls.items()):  # the display pulls again when it is back
-            if c.kind == "display" and c.partner == call.partner:
+            if c.kind == "display" and (c.partner == call.partner or c.viewer == resource):
                 await self.hang_up(other, report=False)
         call.pc = RTCPeerConnection(self.config)
         call.incoming.clear()
@@ -322,17 +328,38 @@ class MediaEngine:
                 elif track.kind == "video":
                     call.size = (frame.width, frame.height)
 
-    async def watch(self, partner: int, offer: str) -> tuple[str, str]:
-        """WHEP: the display pulls one partner's picture and sound through the gate."""
+    def others(self, viewer: Call) -> list[dict[str, object]]:
+        """Who else in the talk a participant's page may see and hear (their gates open):
+        a remote client sees the partners, a partner the remote client and the others."""
+        names = {p.id: p for p in self.link.state.partners}
+        out = []
+        for c in self.calls.values():
+            p = names.get(c.partner)
+            if (c.kind == "partner" and c is not viewer and c.partner != viewer.partner
+                    and c.incoming and c.gate.open and p is not None):
+                out.append({"id": p.id, "name": p.name, "agency": p.agency})
+        return out
+
+    async def watch(self, partner: int, offer: str, viewer: str | None = None
+                    ) -> tuple[str, str]:
+        """WHEP: the display pulls one partner's picture and sound through the gate; or,
+        with ``viewer`` (a participant's resource), that participant's page pulls another
+        participant, through both their gates."""
         source = next((c for c in self.calls.values()
                        if c.kind == "partner" and c.partner == partner), None)
         if source is None or not source.incoming:
             raise SignalingError(404, f"Partner {partner} has no media yet.")
+        seer = None
+        if viewer is not None:
+            seer = self.calls.get(viewer)
+            if seer is None or seer.kind != "partner" or seer is source:
+                raise SignalingError(404, "There is no such call.")
         self._check_offer(offer)
         pc = RTCPeerConnection(self.config)
         await self._apply(pc, offer)
         resource = uuid.uuid4().hex
-        call = Call(pc, partner, "display", source.gate)
+        gate = source.gate if seer is None else BothGates(source.gate, seer.gate)
+        call = Call(pc, partner, "display", gate, viewer=viewer)
         if source.video_receiver is not None and source.codec:
             for transceiver in pc.getTransceivers():
                 if transceiver.kind == "video" and not relay.prefer(transceiver, source.codec):
@@ -385,8 +412,8 @@ class MediaEngine:
                 self.ended.pop(next(iter(self.ended)))
         await self._drop_media(call)
         if call.kind == "partner":
-            for other, c in list(self.calls.items()):  # the display's pulls of this partner
-                if c.kind == "display" and c.partner == call.partner:
+            for other, c in list(self.calls.items()):  # pulls of this partner, and by them
+                if c.kind == "display" and (c.partner == call.partner or c.viewer == resource):
                     await self.hang_up(other, report=False)
             if report:
                 await self._report(call.partner, "gone")
@@ -423,11 +450,12 @@ class MediaEngine:
             if call.kind == "self":
                 continue
             entry = out.setdefault(call.partner, {"received": 0, "to_display": 0,
-                                                  "to_partner": 0})
+                                                  "to_partner": 0, "to_viewers": 0})
             if call.kind == "partner":
                 entry["received"] += call.received["video"]
                 entry["width"], entry["height"] = call.size
                 entry["to_partner"] += sum(t.passed for t in call.sent if t.kind == "video")
             else:
-                entry["to_display"] += sum(t.passed for t in call.sent if t.kind == "video")
+                sent = sum(t.passed for t in call.sent if t.kind == "video")
+                entry["to_viewers" if call.viewer else "to_display"] += sent
         return out

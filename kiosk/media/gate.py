@@ -56,3 +56,18 @@ class GatedTrack(MediaStreamTrack):
     def stop(self) -> None:
         super().stop()
         self._source.stop()
+
+
+class BothGates:
+    """Open only while both gates are: one participant's media to another's page."""
+
+    def __init__(self, first: Gate, second: Gate) -> None:
+        self.gates = (first, second)
+
+    @property
+    def open(self) -> bool:
+        return all(g.open for g in self.gates)
+
+    def passed(self) -> None:
+        for g in self.gates:
+            g.passed()

@@ -192,7 +192,8 @@ def routes(engine: MediaEngine) -> list[tuple]:
     """The signalling endpoints, for the page server."""
     opts = {"engine": engine, "limit": FailureLimit()}
     return [(r"/join/([A-Za-z0-9_-]{16,200})", JoinPageHandler, {"engine": engine}),
-            (r"/assets/(join\.(?:js|css))", tornado.web.StaticFileHandler, {"path": str(ASSETS)}),
+            (r"/assets/((?:join|call|visit)\.(?:js|css))", tornado.web.StaticFileHandler,
+             {"path": str(ASSETS)}),
             (r"/api/whip", WhipHandler, opts),
             (r"/api/whip/([0-9a-f]{32})", WhipResourceHandler, opts),
             (r"/api/whep/partners/([0-9]{1,12})", WhepHandler, opts),

@@ -15,10 +15,13 @@ import param
 from .. import i18n
 from ..invitation import local
 from .base import STYLES, escape
+from .chime import Chime
 from .itemlist import ItemList
 
 MAIL_LABELS = {"pending": "E-Mail wird gesendet", "sent": "E-Mail gesendet",
                "failed": "E-Mail NICHT gesendet"}
+STATUS_BADGES = {"scheduled": "geplant", "waiting": "wartet", "admitted": "im Gespräch",
+                 "done": "beendet", "cancelled": "abgesagt"}
 OPTOUT_LABELS = {"phone": "möchte lieber telefonieren", "in_person": "möchte lieber persönlich"}
 
 
@@ -80,6 +83,11 @@ class AppointmentPanel(pn.viewable.Viewer):
                                                    sizing_mode="stretch_width"),
                    self._book, sizing_mode="stretch_width"),
             self._link, self._list, sizing_mode="stretch_width")
+        #: Always on the page (also during a talk): the waiting room's sound and notice.
+        self.chime = Chime()
+        self.notice = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
+                                   css_classes=["waiting-notice"], visible=False)
+        self._waiting = {a.id for a in view.state.waiting}
         view.watch_state(self._render, "appointments")
         self._render()
 
@@ -88,19 +96,36 @@ class AppointmentPanel(pn.viewable.Viewer):
 
     def show(self, visible: bool) -> None:
         self._layout.visible = visible
+        self._render()
 
     def _render(self, *events: Any) -> None:
         self._list.items = [
             {"id": a.id, "text": appointment_text(a),
-             "badge": "Rückmeldung" if a.optout else ("abgesagt" if a.status == "cancelled"
-                                                     else "geplant"),
-             "actions": [] if a.status == "cancelled" else
-             [{"action": "cancel", "label": "Absagen", "kind": "danger"}]}
+             "badge": "Rückmeldung" if a.optout and a.status == "scheduled"
+             else STATUS_BADGES.get(a.status, a.status),
+             "actions": self._actions(a)}
             for a in self.view.state.appointments]
+        waiting = {a.id for a in self.view.state.waiting}
+        if waiting - self._waiting:  # someone new in the waiting room: sound
+            self.chime.count += 1
+        self._waiting = waiting
+        self.notice.visible = bool(waiting) and not self._layout.visible
+        self.notice.object = (
+            f"<p class='notice' role='alert'>{len(waiting)} Klient:in"
+            f"{'nen warten' if len(waiting) > 1 else ' wartet'} im Video-Warteraum. "
+            "Einlassen können Sie nach diesem Gespräch.</p>" if waiting else "")
+
+    @staticmethod
+    def _actions(a: Any) -> list[dict[str, str]]:
+        admit = [{"action": "admit", "label": "Einlassen", "kind": "primary"}]
+        cancel = [{"action": "cancel", "label": "Absagen", "kind": "danger"}]
+        return {"waiting": admit + cancel, "scheduled": cancel}.get(a.status, [])
 
     def _on_action(self, action: str, appointment_id: Any) -> None:
         if action == "cancel":
             self.view.act("appointment.cancel", id=int(appointment_id))
+        elif action == "admit":
+            self.view.act("visit.admit", id=int(appointment_id))
 
     def _on_book(self, event: Any) -> None:
         try:

@@ -150,6 +150,7 @@ class ControlView(RoomView):
         self._appointments = AppointmentPanel(self)
         self._controls = pn.Column(
             pn.Row(self._status, sign_out(), sizing_mode="stretch_width"), self._alerts,
+            self._appointments.notice, self._appointments.chime,
             pn.Row(self._start, self._end, self._privacy, self._camera, self._mic, self._reset),
             self._error, self._editor, self._appointments, sizing_mode="stretch_both")
         self._layout = pn.Column(self._controls, sizing_mode="stretch_both",

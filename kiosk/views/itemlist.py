@@ -73,6 +73,7 @@ class ItemList(JSComponent):
     ul.item-list button.act { min-height: 48px; min-width: 48px; padding: 0 1rem;
                               border-radius: 4px; border: 1px solid #8a949e; background: #f4f6f8;
                               color: #1b1f23; font-size: .95rem; cursor: pointer; }
+    ul.item-list button.act.primary { background: #0b5cad; border-color: #0b5cad; color: #fff; }
     ul.item-list button.act.success { background: #1e6b34; border-color: #1e6b34; color: #fff; }
     ul.item-list button.act:focus-visible { outline: 3px solid #0b5cad; outline-offset: 2px; }
     """]

@@ -1,0 +1,196 @@
+// What the partner's page (/join) and the remote client's page (/visit) share: the
+// device check (preview, level meter, choice of camera and microphone), joining by
+// WHIP, following the call's status, reconnecting after a dropped network, seeing the
+// other participants, leaving. Each page drives it through window.KioskCall(hooks).
+window.KioskCall = (hooks) => {
+  const $ = (id) => document.getElementById(id);
+  const iceServers = JSON.parse(document.body.dataset.ice || "[]").map((u) => ({ urls: u }));
+  const call = { stream: null, pc: null, resource: null };
+  let poll = null, reconnecting = false, over = false;
+  const pulls = new Map();  // participant id -> {pc, resource, figure}
+
+  const fail = (text) => { $("device-error").textContent = text; $("device-error").hidden = false; };
+
+  async function devices() {
+    const all = await navigator.mediaDevices.enumerateDevices();
+    for (const [kind, select] of [["videoinput", $("camera")], ["audioinput", $("microphone")]]) {
+      select.replaceChildren(...all.filter((d) => d.kind === kind).map((d, i) =>
+        new Option(d.label || `${kind === "videoinput" ? "Kamera" : "Mikrofon"} ${i + 1}`, d.deviceId)));
+    }
+  }
+
+  async function preview() {
+    $("join").disabled = true;
+    if (!window.RTCPeerConnection) {
+      fail("Dieser Browser kann keine Videogespräche. Bitte nutzen Sie einen aktuellen Browser (Firefox, Chrome, Edge oder Safari).");
+      return;
+    }
+    if (!navigator.mediaDevices || !window.isSecureContext) {
+      fail("Kamera und Mikrofon gibt der Browser nur über eine sichere Verbindung (https) frei. Bitte öffnen Sie den Link so, wie Sie ihn bekommen haben.");
+      return;
+    }
+    if (call.stream) call.stream.getTracks().forEach((t) => t.stop());
+    try {
+      call.stream = await navigator.mediaDevices.getUserMedia({
+        video: $("camera").value ? { deviceId: { exact: $("camera").value } } : true,
+        audio: $("microphone").value ? { deviceId: { exact: $("microphone").value } } : true });
+    } catch (e) {
+      fail("Kamera oder Mikrofon sind nicht freigegeben. Bitte erlauben Sie den Zugriff in Ihrem Browser (Symbol links neben der Adresse) und laden Sie die Seite neu.");
+      if ($("permission-help")) $("permission-help").open = true;
+      return;
+    }
+    $("device-error").hidden = true;
+    $("self").srcObject = call.stream;
+    $("join").disabled = false;  // joining needs a working camera and microphone
+    const ctx = new AudioContext();
+    const analyser = ctx.createAnalyser();
+    ctx.createMediaStreamSource(call.stream).connect(analyser);
+    const data = new Uint8Array(analyser.fftSize);
+    const tick = () => {
+      analyser.getByteTimeDomainData(data);
+      const peak = Math.max(...data.map((v) => Math.abs(v - 128))) / 128;
+      const level = Math.min(100, Math.round(peak * 300));
+      $("level").style.width = `${level}%`;
+      $("level").parentElement.setAttribute("aria-valuenow", level);
+      if (!over) requestAnimationFrame(tick);
+    };
+    tick();
+  }
+
+  async function gathered(pc) {
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((done) => {
+      if (pc.iceGatheringState === "complete") return done();
+      pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && done());
+      setTimeout(done, 2000);
+    });
+    return pc.localDescription.sdp;
+  }
+
+  async function offer() {
+    const pc = new RTCPeerConnection({ iceServers });
+    call.pc = pc;
+    call.stream.getTracks().forEach((t) => pc.addTrack(t, call.stream));
+    const remote = new MediaStream();
+    $("room").srcObject = remote;
+    pc.ontrack = (e) => remote.addTrack(e.track);
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc === call.pc && ["failed", "disconnected"].includes(pc.connectionState)) reconnect(pc);
+    });
+    return gathered(pc);
+  }
+
+  // Join at `url` with the link's token; false (and the page ended) when refused.
+  async function join(url, token) {
+    const sdp = await offer();
+    const res = await fetch(url, { method: "POST", body: sdp,
+      headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` } });
+    if (res.status !== 201) {
+      ended("Beitritt nicht möglich", await res.text());
+      return false;
+    }
+    call.resource = res.headers.get("Location");
+    await call.pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+    poll = setInterval(status, 500);
+    return true;
+  }
+
+  // After a dropped network: a new connection on the same call (the aiortc side cannot
+  // restart ICE), every second, for up to a minute; no new link, no new admission.
+  async function reconnect(old) {
+    if (reconnecting || !call.resource) return;
+    reconnecting = true;
+    clearInterval(poll);
+    dropPulls();
+    hooks.onState && hooks.onState({ state: "reconnecting" });
+    const until = Date.now() + 60000;
+    while (Date.now() < until) {
+      old.close();
+      try {
+        const sdp = await offer();
+        const res = await fetch(call.resource, { method: "POST", body: sdp,
+          headers: { "Content-Type": "application/sdp" } });
+        if (res.status === 404) break;
+        if (res.status === 201) {
+          await call.pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+          reconnecting = false;
+          poll = setInterval(status, 500);
+          return;
+        }
+      } catch (e) { /* still offline */ }
+      old = call.pc;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    reconnecting = false;
+    ended("Die Verbindung ist abgebrochen", hooks.lostText || "Bitte bitten Sie die Beratung um einen neuen Link.");
+  }
+
+  async function status() {
+    let res;
+    try { res = await fetch(call.resource, { cache: "no-store" }); } catch (e) { return; }
+    if (!res.ok) { ended("Das Gespräch ist beendet", "Vielen Dank."); return; }
+    const s = await res.json();
+    if (["in_call", "paused", "lobby"].includes(s.state)) {
+      follow(s.others || []);
+      hooks.onState && hooks.onState(s);
+    } else ended(s.title, s.text, s.state);
+  }
+
+  // Pull each other participant the room lets this page see; drop those who went.
+  function follow(others) {
+    const ids = new Set(others.map((o) => o.id));
+    for (const [id, pull] of pulls) if (!ids.has(id)) { pull.pc.close(); pull.figure.remove(); pulls.delete(id); }
+    for (const o of others) if (!pulls.has(o.id)) pullOne(o);
+  }
+
+  async function pullOne(o) {
+    const pc = new RTCPeerConnection({ iceServers });
+    const figure = document.createElement("figure");
+    figure.className = "other";
+    const video = document.createElement("video");
+    video.autoplay = true; video.playsInline = true;
+    video.setAttribute("aria-label", `Bild von ${o.name || o.agency}`);
+    const caption = document.createElement("figcaption");
+    caption.textContent = [o.name, o.agency].filter(Boolean).join(", ");
+    figure.append(video, caption);
+    $("others").append(figure);
+    pulls.set(o.id, { pc, figure });
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    const remote = new MediaStream();
+    video.srcObject = remote;
+    pc.ontrack = (e) => remote.addTrack(e.track);
+    try {
+      const res = await fetch(`${call.resource}/watch/${o.id}`, { method: "POST",
+        body: await gathered(pc), headers: { "Content-Type": "application/sdp" } });
+      if (res.status !== 201) throw new Error(await res.text());
+      await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+    } catch (e) {  // not ready yet: the next status tries again
+      pc.close(); figure.remove(); pulls.delete(o.id);
+    }
+  }
+
+  function dropPulls() {
+    for (const pull of pulls.values()) { pull.pc.close(); pull.figure.remove(); }
+    pulls.clear();
+  }
+
+  function ended(title, text, why) {
+    over = true;
+    clearInterval(poll);
+    dropPulls();
+    if (call.pc) call.pc.close();
+    if (call.stream) call.stream.getTracks().forEach((t) => t.stop());
+    hooks.onEnded(title, text, why);
+  }
+
+  async function leave() {
+    if (call.resource) await fetch(call.resource, { method: "DELETE" });
+    ended("Sie haben das Gespräch verlassen", "Vielen Dank.", "left");
+  }
+
+  $("camera").addEventListener("change", preview);
+  $("microphone").addEventListener("change", preview);
+  (async () => { await preview(); await devices(); })();
+  return { join, leave, ended, call };
+};
