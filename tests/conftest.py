@@ -220,13 +220,14 @@ class ThreadedRoom:
         """Run a coroutine on the room's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def sql(self, statement: str, *params) -> None:
-        """Change the room's file as its controller would: on the room's loop, between two
-        commands (from the test's thread the one connection would be used by two threads
-        at once, and a transaction of one could swallow or break the other's)."""
-        async def run() -> None:
-            self.room.store.db.conn.execute(statement, params)
-        self.call(run())
+    def sql(self, statement: str, *params) -> list[tuple]:
+        """Read or change the room's file as its controller would: on the room's loop,
+        between two commands (from the test's thread the one connection would be used by
+        two threads at once, and a transaction of one could swallow or break the other's).
+        Returns the rows."""
+        async def run() -> list[tuple]:
+            return self.room.store.db.conn.execute(statement, params).fetchall()
+        return self.call(run())
 
     def command(self, name: str, /, as_: str = "counsellor", **args):
         # The harness's own commands wait longer than a view would: a loaded CI machine

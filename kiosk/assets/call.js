@@ -41,6 +41,7 @@ window.KioskCall = (hooks) => {
     }
     $("device-error").hidden = true;
     $("self").srcObject = call.stream;
+    if ($("self-small")) $("self-small").srcObject = call.stream;
     $("join").disabled = false;  // joining needs a working camera and microphone
     const ctx = new AudioContext();
     const analyser = ctx.createAnalyser();
