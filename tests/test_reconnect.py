@@ -3,6 +3,7 @@ its own, joined to the room by a veth pair that the test takes down and up again
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -46,7 +47,33 @@ def decoded(page) -> int:
                          ".totalVideoFrames")
 
 
-def test_the_partner_page_reconnects_after_a_cut_network(netns, room_config, tmp_path):
+def join_as_partner(room, page, base: str) -> None:
+    assert room.command("session.start").ok
+    reply = room.command("partner.invite", agency="Jobcenter", name="Herr Kaya")
+    page.goto(base + reply.data["link"])
+    page.get_by_role("button", name="Beitreten").click()
+    expect(page.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
+    assert room.command("partner.admit", partner=reply.data["id"]).ok
+    assert room.command("consent.answer", as_="kiosk", partner=reply.data["id"],
+                        yes=True, version="de:test").ok
+
+
+def join_as_client(room, page, base: str) -> None:
+    """The client of a remote appointment, from home: waiting room, then admitted."""
+    start = (dt.datetime.now().astimezone() + dt.timedelta(minutes=5)).isoformat()
+    reply = room.command("appointment.create", at=start, email="k@example.org")
+    page.goto(f"{base}/visit/{reply.data['visit_token']}")
+    page.get_by_role("button", name="Weiter zum Warteraum").click()
+    expect(page.get_by_role("heading", name="Bitte warten Sie einen Moment")).to_be_visible()
+    deadline = time.monotonic() + 15
+    while not room.state.waiting:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert room.command("visit.admit", id=reply.data["id"]).ok
+
+
+@pytest.mark.parametrize("join", [join_as_partner, join_as_client], ids=["partner", "client"])
+def test_the_page_reconnects_after_a_cut_network(netns, room_config, tmp_path, join):
     name, veth = netns
     config = room_config.with_(http_address="0.0.0.0",
                                allowed_origins=(f"{HOST}:{room_config.http_port}",))
@@ -55,9 +82,6 @@ def test_the_partner_page_reconnects_after_a_cut_network(netns, room_config, tmp
     wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {name} {CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)
     try:
-        assert room.command("session.start").ok
-        reply = room.command("partner.invite", agency="Jobcenter", name="Herr Kaya")
-        link = f"http://{HOST}:{config.http_port}{reply.data['link']}"
         with sync_playwright() as pw:
             # A partner reaches a real room over https; here the plain-http test origin
             # is declared secure so that the browser gives out camera and microphone.
@@ -65,12 +89,7 @@ def test_the_partner_page_reconnects_after_a_cut_network(netns, room_config, tmp
             browser = pw.chromium.launch(executable_path=str(wrapper), args=[
                 *CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={origin}"])
             page = browser.new_page()
-            page.goto(link)
-            page.get_by_role("button", name="Beitreten").click()
-            expect(page.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
-            assert room.command("partner.admit", partner=reply.data["id"]).ok
-            assert room.command("consent.answer", as_="kiosk", partner=reply.data["id"],
-                                yes=True, version="de:test").ok
+            join(room, page, origin)
             expect(page.get_by_role("status")).to_have_text("Sie sind im Gespräch.")
             while decoded(page) < 10:
                 time.sleep(0.1)
@@ -90,6 +109,7 @@ def test_the_partner_page_reconnects_after_a_cut_network(netns, room_config, tmp
             assert took < 5.0, f"took {took:.1f} s after the network came back"
             partner = room.state.partners[0]
             assert partner.admitted and partner.state == "connected"  # no new admission
+            assert len(room.state.partners) == 1
             browser.close()
     finally:
         room.stop()
