@@ -248,9 +248,12 @@ class ControlView(RoomView):
              "actions": [{"action": "delete", "label": "Löschen"}]}
             for s in self.state.next_steps]
         self._partners.items = [
-            {"id": p.id, "text": f"{p.name} ({p.agency}{', ' + p.role if p.role else ''})"
+            {"id": p.id, "text": (f"{p.name}{' – ' + p.purpose if p.purpose else ''}"
+                                  if p.is_client else
+                                  f"{p.name} ({p.agency}{', ' + p.role if p.role else ''})")
                                  + quality_text(self.state.quality.get(p.id)),
-             "badge": f"{CONSENT_LABELS[p.consent]} · {STATE_LABELS[p.state]}"
+             "badge": STATE_LABELS[p.state] if p.is_client else
+                      f"{CONSENT_LABELS[p.consent]} · {STATE_LABELS[p.state]}"
                       + (" · zugelassen" if p.admitted else ""),
              "actions": ([{"action": "admit", "label": "Zulassen", "kind": "success"}]
                          if not p.admitted and p.state in ("lobby", "connected") else [])
