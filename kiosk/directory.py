@@ -225,6 +225,15 @@ class Directory:
             raise CommandError("state", f"there is no contact {contact_id}")
         return self._contact(rows[0])
 
+    def find(self, ref: int | str) -> Contact:
+        """A contact by id or by e-mail address; CommandError ``state`` when there is none."""
+        if isinstance(ref, str):
+            found = self._id_by_email(ref.strip().lower())
+            if found is None:
+                raise CommandError("state", f"there is no contact with the address {ref}")
+            ref = found
+        return self.contact(ref)
+
     def agency(self, agency_id: int) -> Agency:
         rows = list(self.store.db["agencies"].rows_where("id = ?", [agency_id]))
         if not rows:

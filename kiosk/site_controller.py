@@ -19,7 +19,8 @@ roles, one per bus role:
     ``directory.import {csv}`` -> ``{rows, added, updated}``; ``directory.export`` ->
     ``{csv}``; ``contact.save {id?, agency, agency_type, name, role, languages, topics,
     email, phone, hours}`` -> ``{id}``; ``contact.remove {id}``;
-    ``account.set {contact, password}``; ``account.remove {contact}``.
+    ``account.set {contact (id or e-mail), password}`` -> ``{contact, name}``;
+    ``account.remove {contact}``.
 
 ``ping`` is open to every role. As in the room, a refused command changes
 nothing and its reply says why (codes ``schema``, ``role``, ``state``,
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .agencies import TOPICS
-from .commands import MISSING, Arg, Spec, choice, device_id, integer, password, text
+from .commands import MISSING, Arg, Spec, choice, device_id, email_address, integer, password, text
 from .directory import CONTACT_FIELDS, Directory
 from .exceptions import CommandError
 from .keys import BusPolicy
@@ -62,6 +63,13 @@ ID = Arg(integer(1, 2**53))
 RING = Arg(text(32))
 TOKEN = Arg(text(200))
 ROOM_ID = Arg(device_id)
+
+
+def contact_ref(name: str, value: Any) -> int | str:
+    """A contact by id, or by e-mail address (as ``kiosk site account`` names them)."""
+    if isinstance(value, str) and "@" in value:
+        return email_address(name, value).lower()
+    return integer(1, 2**53)(name, value)
 
 
 def _spec(name: str, roles: frozenset[str], doc: str, /, **args: Arg) -> Spec:
@@ -102,8 +110,9 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           **{name: Arg(check, default="" if name in _OPTIONAL else MISSING)
              for name, check in CONTACT_FIELDS.items()}),
     _spec("contact.remove", ADMIN, "Delete a contact and their account.", id=ID),
-    _spec("account.set", ADMIN, "Give a contact an account, or a new password.",
-          contact=ID, password=Arg(password(MIN_PASSWORD))),
+    _spec("account.set", ADMIN, "Give a contact (id or e-mail address) an account, or a new "
+          "password; their sign-ins end.", contact=Arg(contact_ref),
+          password=Arg(password(MIN_PASSWORD))),
     _spec("account.remove", ADMIN, "Take a contact's account away.", contact=ID),
 ]}
 
@@ -149,8 +158,7 @@ class SiteController:
             "directory.export": lambda a: ([], {"csv": self.directory.export_csv()}),
             "contact.save": self._contact_save,
             "contact.remove": self._contact_remove,
-            "account.set": lambda a: self._directory(
-                self.directory.set_password, a["contact"], a["password"]),
+            "account.set": self._account_set,
             "account.remove": self._account_remove,
         }
         for key, value in self._directory_changes():
@@ -214,6 +222,11 @@ class SiteController:
     def _contact_remove(self, args: dict[str, Any]) -> Changes:
         self.directory.remove_contact(args["id"])
         return self.presence.leave(args["id"]) + self._directory_changes()
+
+    def _account_set(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        contact = self.directory.find(args["contact"])
+        self.directory.set_password(contact.id, args["password"])
+        return self._directory_changes(), {"contact": contact.id, "name": contact.name}
 
     def _account_remove(self, args: dict[str, Any]) -> Changes:
         self.directory.remove_account(args["contact"])
