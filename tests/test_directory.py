@@ -168,3 +168,22 @@ def test_cli_speaks_to_a_running_site_over_its_bus(tmp_path):
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def test_kiosk_demo_runs_the_site_with_the_fictional_district(data_dir):
+    from test_cli import Running, kiosk
+
+    from kiosk.room import free_port
+
+    port = free_port()
+    run = Running("demo", "--port", str(port), "--data-dir", str(data_dir))
+    try:
+        run.wait_healthy(f"http://localhost:{port}/healthz")
+        assert (data_dir / "site.json").exists() and (data_dir / "site.db").exists()
+        exported = kiosk("site", "export", "-", "--data-dir", str(data_dir)).stdout
+        assert exported == DEMO_DIRECTORY.read_text(encoding="utf-8")
+    finally:
+        code, out, err = run.stop()
+    assert code == 0, err
+    assert "partners sign in" in out and "site " in out
+    assert not (data_dir / "site.json").exists()
