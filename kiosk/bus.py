@@ -27,13 +27,12 @@ import zmq.asyncio
 
 from .controller import RoomController
 from .exceptions import CommandError, ConfigError, MessageError
-from .keys import COMMAND_DOMAIN, READERS, UPDATE_DOMAIN, BusAuthenticator, Keyring, may_send
+from .keys import COMMAND_DOMAIN, UPDATE_DOMAIN, BusAuthenticator, Keyring
 from .messages import HEARTBEAT_KEY, MAX_FRAME_BYTES, Command, Reply, Update, stamp
 
 log = logging.getLogger(__name__)
 
 CMD, SNAP, REPLY, KV, END = b"CMD", b"SNAP", b"REPLY", b"KV", b"END"
-LOCAL = "room"  # the bus role of in-process (inproc) peers
 
 
 def configure(sock: zmq.Socket) -> zmq.Socket:
@@ -59,7 +58,13 @@ async def _bind(sock: zmq.Socket, endpoint: str, patience: float = 2.0) -> None:
 
 
 class BusServer:
-    """Serves one controller's commands, snapshots and updates on two endpoints."""
+    """Serves one controller's commands, snapshots and updates on two endpoints.
+
+    The controller may be any object with ``handle(cmd) -> (Reply, updates)``,
+    ``sweep() -> updates``, ``snapshot(prefix) -> updates``, ``seq`` and ``epoch``
+    (the room's :class:`RoomController`, the site's ``SiteController``); the
+    keyring's :class:`~kiosk.keys.BusPolicy` says which key may send and read what.
+    """
 
     def __init__(self, controller: RoomController, router: str, pub: str, *,
                  keyring: Keyring, context: zmq.asyncio.Context | None = None,
@@ -153,7 +158,7 @@ class BusServer:
         try:
             key = frame.get("User-Id")
         except zmq.ZMQError:
-            return LOCAL
+            return self.keyring.policy.local
         entry = self.keyring.allowed().get(key)
         return entry[1] if entry else None
 
@@ -202,15 +207,15 @@ class BusServer:
                 raise CommandError("role", "this device's bus key has been revoked")
             if verb == CMD:
                 cmd = Command.decode(body)
-                if not may_send(bus_role, cmd.role, cmd.name):
+                if not self.keyring.policy.may_send(bus_role, cmd.role, cmd.name):
                     raise CommandError("role", f"the {bus_role} key may not send {cmd.name!r} "
                                                f"as {cmd.role}")
                 reply, updates = self.controller.handle(cmd)
                 self.publish(updates)
                 self._router_now.send_multipart([ident, REPLY, req_id, reply.encode()])
             elif verb == SNAP:
-                if bus_role not in READERS:
-                    raise CommandError("role", f"the {bus_role} key may not read the room's state")
+                if bus_role not in self.keyring.policy.readers:
+                    raise CommandError("role", f"the {bus_role} key may not read this state")
                 await self._snapshot(ident, req_id, body.decode("utf-8", "replace"))
             else:
                 raise MessageError(f"unknown request {verb[:16]!r}; expected CMD or SNAP")

@@ -15,7 +15,7 @@ import click
 import zmq.asyncio
 
 from .client import CommandClient
-from .config import DATA_DIR_ENV, RoomConfig, read_runtime
+from .config import DATA_DIR_ENV, RoomConfig, SiteConfig, read_runtime
 from .exceptions import BusError, KioskError
 from .keys import ClientKeys
 from .link import runtime_keyring
@@ -36,12 +36,13 @@ def main(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def run_room(config: RoomConfig) -> None:
-    """Run a room until Ctrl-C or SIGTERM, then stop it cleanly."""
+def run_room(config: RoomConfig, site: SiteConfig | None = None) -> None:
+    """Run a room (and, with ``site``, the site service beside it) until Ctrl-C or
+    SIGTERM, then stop it cleanly."""
     from .room import Room
 
     async def serve() -> None:
-        room = Room(config)
+        room = Room(config, site=site)
         stop = asyncio.Event()
         try:
             await room.start()
@@ -63,6 +64,10 @@ def run_room(config: RoomConfig) -> None:
 
             click.echo(f"  sign in  {', '.join(DEMO_ACCOUNTS)} with the password "
                        f"{room.demo_password} (new at each start)")
+        if room.site is not None:
+            from .cli_site import echo_site
+
+            echo_site(room.site)
         click.echo("Press Ctrl-C to stop.", err=True)
         await stop.wait()
         click.echo("Stopping…", err=True)
@@ -83,19 +88,28 @@ def run_room(config: RoomConfig) -> None:
 def demo(port: int, data_dir: Path) -> None:
     """Run a whole room in one process on loopback, with embedded defaults."""
     run_room(RoomConfig(data_dir=data_dir, http_port=port, bus_router="tcp://127.0.0.1:0",
-                        bus_pub="tcp://127.0.0.1:0", demo=True))
+                        bus_pub="tcp://127.0.0.1:0", demo=True),
+             site=SiteConfig(data_dir=data_dir, router="tcp://127.0.0.1:0",
+                             pub="tcp://127.0.0.1:0", demo=True))
 
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               required=True, help="The room's TOML config file.")
-def serve(config_path: str) -> None:
-    """Run a real room (or some of its parts) from a config file."""
+@click.option("--site", "as_site", is_flag=True,
+              help="Run the site service (partner network) of the file's [site] section.")
+def serve(config_path: str, as_site: bool) -> None:
+    """Run a real room (or some of its parts), or the site service, from a config file."""
     try:
-        config = RoomConfig.from_toml(config_path)
+        config = (SiteConfig if as_site else RoomConfig).from_toml(config_path)
     except KioskError as exc:
         raise click.ClickException(str(exc)) from None
-    run_room(config)
+    if as_site:
+        from .cli_site import run_site
+
+        run_site(config)
+    else:
+        run_room(config)
 
 
 # -- ctl: speak to a running room ------------------------------------------------
@@ -770,6 +784,8 @@ def stats_merge(files: tuple[Path, ...], since: Any, until: Any, fmt: str) -> No
 
 # The groups of who may get in (bus keys, staff accounts) live in their own module.
 from .cli_access import keys, staff  # noqa: E402
+from .cli_site import site  # noqa: E402
 
 main.add_command(keys)
 main.add_command(staff)
+main.add_command(site)

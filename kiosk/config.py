@@ -15,6 +15,12 @@ names only what differs, in the sections ``[room]``, ``[http]`` and ``[bus]``::
     router = "tcp://127.0.0.1:5581"
     pub = "tcp://127.0.0.1:5582"
 
+    [site]                 # the partner network (kiosk serve --site); none: no ringing
+    router = "tcp://10.0.0.5:5591"
+    pub = "tcp://10.0.0.5:5592"
+    keys = "/etc/kiosk/site-keys"   # the site's public key and this room's site key
+    key = "raum-2"
+
     [retention]            # days; these are the defaults
     notes_days = 0         # notes, next steps: erased when the client has left
     sessions_days = 90     # partner names, invitations, consent log, exact times
@@ -37,6 +43,7 @@ from .retention import RetentionPolicy
 
 DATA_DIR_ENV = "KIOSK_DATA_DIR"
 RUNTIME_FILE = "room.json"
+SITE_RUNTIME_FILE = "site.json"
 PARTS = ("controller", "web")
 _ENDPOINT = re.compile(r"^(tcp://[^\s:]+:\d+|ipc://\S+|inproc://\S+)$")
 
@@ -59,6 +66,8 @@ _FILE_KEYS = {
     ("mail", "starttls"): "mail_starttls", ("mail", "tls"): "mail_tls",
     ("mail", "user"): "mail_user", ("mail", "password_file"): "mail_password_file",
     ("mail", "sender"): "mail_sender",
+    ("site", "router"): "site_router", ("site", "pub"): "site_pub",
+    ("site", "keys"): "site_keys", ("site", "key"): "site_key",
     ("retention", "notes_days"): "retention_notes_days",
     ("retention", "sessions_days"): "retention_sessions_days",
     ("retention", "evaluation_days"): "retention_evaluation_days",
@@ -144,6 +153,16 @@ class RoomConfig:
     demo: bool = False
     """Demo room: /control can let a simulated partner answer an invitation, and mails
     are written as .eml files into ``<data_dir>/outbox``."""
+    site_router: str = ""
+    """Endpoint of the site service's ROUTER (partner directory, presence, ringing);
+    empty: this room rings no partners."""
+    site_pub: str = ""
+    """Endpoint of the site service's PUB."""
+    site_keys: Path | None = None
+    """Folder with the site's public key and this room's site key pair; none:
+    ``<data_dir>/site-keys`` (where ``kiosk demo`` keeps them)."""
+    site_key: str = "room"
+    """Name of this room's key in the site's keyring."""
     retention_notes_days: int = 0
     """Days notes and next steps stay after their session closed; 0: erased as the room
     returns to idle after the client's closing screens (see kiosk/retention.py)."""
@@ -160,7 +179,10 @@ class RoomConfig:
         self.ice_servers = tuple(self.ice_servers)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}", self.room_id):
             raise ConfigError(f"room id {self.room_id!r} may hold only letters, digits and dashes")
-        for name in ("bus_router", "bus_pub"):
+        if bool(self.site_router) != bool(self.site_pub):
+            raise ConfigError("[site] needs both router and pub, or neither")
+        for name in ("bus_router", "bus_pub", *(("site_router", "site_pub")
+                                                 if self.site_router else ())):
             if not _ENDPOINT.match(getattr(self, name)):
                 raise ConfigError(f"{name} {getattr(self, name)!r} is not a ZeroMQ endpoint "
                                   "(tcp://host:port, ipc://path or inproc://name)")
@@ -203,6 +225,10 @@ class RoomConfig:
         return Path(self.bus_keys) if self.bus_keys else self.data_dir / "keys"
 
     @property
+    def site_keys_dir(self) -> Path:
+        return Path(self.site_keys) if self.site_keys else self.data_dir / "site-keys"
+
+    @property
     def retention(self) -> RetentionPolicy:
         """What the room keeps how long (section ``[retention]``)."""
         return RetentionPolicy(self.retention_notes_days, self.retention_sessions_days,
@@ -236,6 +262,63 @@ class RoomConfig:
             return cls(**values)
         except TypeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+
+
+@dataclass
+class SiteConfig:
+    """How the site service runs (``kiosk serve --site``; ``kiosk demo`` runs one inside).
+
+    Read from the ``[site]`` section of a TOML file: ``data_dir``, ``router``,
+    ``pub``, ``keys``, ``heartbeat``.
+    """
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    """Folder of ``site.db`` (directory, accounts) and ``site.json`` (runtime info)."""
+    router: str = "tcp://127.0.0.1:5591"
+    """Endpoint of the site's ROUTER (commands and snapshots); port 0 picks a free one."""
+    pub: str = "tcp://127.0.0.1:5592"
+    """Endpoint of the site's PUB (updates and heartbeats)."""
+    keys: Path | None = None
+    """Folder of the site bus's CURVE keys; none: ``<data_dir>/site-keys``."""
+    heartbeat: float = 1.0
+    """Seconds between the site's heartbeats."""
+    demo: bool = False
+    """Demo site: fresh keys at each start, the fictional district, demo passwords."""
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        for name in ("router", "pub"):
+            if not _ENDPOINT.match(getattr(self, name)):
+                raise ConfigError(f"site {name} {getattr(self, name)!r} is not a ZeroMQ "
+                                  "endpoint (tcp://host:port, ipc://path or inproc://name)")
+        if not self.heartbeat > 0:
+            raise ConfigError("site heartbeat must be positive")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "site.db"
+
+    @property
+    def keys_dir(self) -> Path:
+        return Path(self.keys) if self.keys else self.data_dir / "site-keys"
+
+    @property
+    def runtime_path(self) -> Path:
+        return self.data_dir / SITE_RUNTIME_FILE
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> SiteConfig:
+        """Read the ``[site]`` section of a config file; bad values raise ConfigError."""
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        values = dict(raw.get("site") or {})
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigError(f"{path}: [site] {exc}") from None
 
 
 def read_runtime(data_dir: Path) -> dict[str, Any]:

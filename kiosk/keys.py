@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import tomlkit
@@ -54,8 +54,30 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 
 def may_send(bus_role: str, role: str, command: str) -> bool:
     """Whether a client with ``bus_role`` may send ``command`` speaking as ``role``."""
-    roles, commands = BUS_ROLES.get(bus_role, (frozenset(), frozenset()))
-    return role in roles and (commands is None or command in commands)
+    return ROOM_POLICY.may_send(bus_role, role, command)
+
+
+@dataclass(frozen=True)
+class BusPolicy:
+    """Who may do what on one kind of bus: the room's (:data:`ROOM_POLICY`) or the
+    site's (:data:`kiosk.site.SITE_POLICY`). A keyring carries the policy of its bus."""
+
+    #: bus role -> (command roles it may speak for, commands it may send; None: all)
+    roles: dict[str, tuple[frozenset[str], frozenset[str] | None]]
+    #: Bus roles that may read the state (snapshots and updates).
+    readers: frozenset[str]
+    #: The clients :meth:`Keyring.init` provisions: name -> bus role.
+    standard: dict[str, str] = field(default_factory=dict)
+    #: The bus role of in-process (inproc) peers, which carry no key.
+    local: str = "room"
+
+    def may_send(self, bus_role: str, role: str, command: str) -> bool:
+        """Whether a client with ``bus_role`` may send ``command`` speaking as ``role``."""
+        roles, commands = self.roles.get(bus_role, (frozenset(), frozenset()))
+        return role in roles and (commands is None or command in commands)
+
+
+ROOM_POLICY = BusPolicy(BUS_ROLES, READERS, STANDARD_CLIENTS, local="room")
 
 
 @dataclass(frozen=True)
@@ -88,8 +110,9 @@ def secure(sock: zmq.Socket, keys: ClientKeys | None) -> zmq.Socket:
 class Keyring:
     """One folder of bus keys: the controller's pair, the clients' pairs, the allow-list."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, policy: BusPolicy = ROOM_POLICY) -> None:
         self.path = Path(path)
+        self.policy = policy
         self._cache: tuple[int, dict, dict] | None = None
 
     # -- reading -------------------------------------------------------------------
@@ -154,7 +177,7 @@ class Keyring:
             self._pair("server")
             made.append("server")
         have = self.clients()
-        for name, role in STANDARD_CLIENTS.items():
+        for name, role in self.policy.standard.items():
             if name not in have:
                 self.add(name, role)
                 made.append(name)
@@ -172,8 +195,9 @@ class Keyring:
         if not _NAME.fullmatch(name) or name == "server":
             raise ConfigError(f"key name {name!r} must be 1-40 lower-case letters, digits "
                               "or dashes (and not 'server')")
-        if role not in BUS_ROLES:
-            raise ConfigError(f"bus role {role!r} must be one of: {', '.join(BUS_ROLES)}")
+        if role not in self.policy.roles:
+            raise ConfigError(f"bus role {role!r} must be one of: "
+                              f"{', '.join(self.policy.roles)}")
         if name in self.clients():
             raise ConfigError(f"there is already a key named {name!r}; revoke it first")
         public = self._pair(name)
@@ -232,7 +256,8 @@ class BusAuthenticator(ThreadAuthenticator):
 
     def callback(self, domain: str, key: bytes) -> bool:
         entry = self.keyring.allowed().get(key.decode("ascii", "replace"))
-        allowed = entry is not None and (domain != UPDATE_DOMAIN or entry[1] in READERS)
+        allowed = entry is not None and (domain != UPDATE_DOMAIN
+                                         or entry[1] in self.keyring.policy.readers)
         if not allowed:
             self.refused += 1
         return allowed

@@ -46,6 +46,9 @@ class RoomLink:
         self.cookie_secret = ""
         #: In a demo room: lets a simulated partner answer a link (url, agency).
         self.simulate_partner: Callable[[str, str], None] | None = None
+        #: The site service (partner directory, presence, ringing): a
+        #: :class:`~kiosk.site_link.SiteLink`, or None without ``[site]``; set by the room.
+        self.site: Any = None
         self.mirror = Mirror(self.state, router, pub, context=context, silence=silence, keys=keys)
         self.client = CommandClient(router, context=context, keys=keys)
 

@@ -21,7 +21,7 @@ from typing import Any
 import zmq.asyncio
 
 from .bus import BusServer
-from .config import RoomConfig
+from .config import RoomConfig, SiteConfig
 from .controller import RoomController
 from .keys import Keyring
 from .link import RoomLink
@@ -52,8 +52,13 @@ class Room:
     """The parts of one room that this process runs, started and stopped together."""
 
     def __init__(self, config: RoomConfig, *, context: zmq.asyncio.Context | None = None,
-                 purge_every: float = PURGE_EVERY) -> None:
+                 purge_every: float = PURGE_EVERY, site: SiteConfig | None = None) -> None:
         self.config = config
+        #: A site service to run in this process too (``kiosk demo``); the room then
+        #: connects to it by endpoint like any other room.
+        self.site_config = site
+        self.site: Any = None
+        self.site_link: Any = None
         self._own_context = context is None
         self.context = context or zmq.asyncio.Context()
         self.started = time.monotonic()
@@ -89,6 +94,14 @@ class Room:
                 for name in ("kiosk", "control", "display", "admin", "stats", "healthz")}
 
     async def start(self) -> None:
+        if self.site_config is not None:
+            from .site import Site
+
+            self.site = Site(self.site_config)
+            await self.site.start()
+            router, pub = self.site.endpoints
+            self.config = self.config.with_(site_router=router, site_pub=pub,
+                                            site_keys=self.site.keyring.path)
         cfg = self.config
         if "controller" in cfg.run:
             if cfg.demo:  # a demo room makes fresh keys each time; a real one needs its own
@@ -152,10 +165,25 @@ class Room:
             self.link.base_url = cfg.public_url or self.urls["kiosk"].rsplit("/", 1)[0]
             if cfg.demo:
                 self.link.simulate_partner = self._simulate_partner
+            if cfg.site_router:
+                await self._connect_site()
         self._write_runtime()
         # Everything built so far lives as long as the room: keep it out of the
         # collector's way, so that collections during a talk stay short.
         gc.freeze()
+
+    async def _connect_site(self) -> None:
+        """Join the site service (partner directory and ringing) as this room."""
+        from .site import site_keyring
+        from .site_link import SiteLink
+
+        cfg = self.config
+        keys = site_keyring(cfg.site_keys_dir).client(cfg.site_key)
+        self.site_link = SiteLink(self.link, cfg.site_router, cfg.site_pub,
+                                  room_id=cfg.room_id, room_name=cfg.room_name, keys=keys,
+                                  context=self.context, silence=cfg.silence)
+        await self.site_link.start()
+        self.link.site = self.site_link
 
     def _demo_accounts(self) -> str:
         """Demo only: one account per staff role, all with a fresh password each start."""
@@ -282,6 +310,8 @@ class Room:
             bot.cancel()
         if self.engine is not None:
             await self.engine.close()
+        if self.site_link is not None:
+            await self.site_link.close()
         if self.link is not None:
             await self.link.close()
         if self._purging is not None:
@@ -296,6 +326,8 @@ class Room:
             await self.bus.close()
         if self.store is not None:
             self.store.close()
+        if self.site is not None:
+            await self.site.stop()
         if self._own_context:
             self.context.term()
         try:

@@ -222,11 +222,16 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-class Store:
-    """The one SQLite file of a room, migrated on open."""
+Migrations = list[tuple[str, Callable[[sqlite_utils.Database], None]]]
 
-    def __init__(self, path: str | Path) -> None:
+
+class Store:
+    """The one SQLite file of a room (or, with its own ``migrations``, of the site),
+    migrated on open."""
+
+    def __init__(self, path: str | Path, migrations: Migrations | None = None) -> None:
         self.path = Path(path)
+        self.migrations = MIGRATIONS if migrations is None else migrations
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -254,7 +259,7 @@ class Store:
                                       if_not_exists=True)
         done = {row["name"] for row in self.db["_migrations"].rows}
         applied = []
-        for name, func in MIGRATIONS:
+        for name, func in self.migrations:
             if name in done:
                 continue
             with self.transaction():

@@ -1,0 +1,157 @@
+"""The site service: partner directory, presence and ringing for every room of a site.
+
+``Site`` runs the site's store (``site.db``), its :class:`SiteController` and a
+:class:`~kiosk.bus.BusServer` on the site's own CURVE keyring
+(``<data_dir>/site-keys`` with :data:`SITE_POLICY`: bus roles room, console,
+admin), and writes ``site.json`` so that ``kiosk site …`` finds it. ``kiosk
+serve --site`` runs it alone; ``kiosk demo`` runs it beside the room, which
+connects to it by endpoint on loopback like any other room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import zmq.asyncio
+
+from .bus import BusServer
+from .config import SITE_RUNTIME_FILE, SiteConfig
+from .directory import DEMO_DIRECTORY, SITE_MIGRATIONS
+from .exceptions import ConfigError
+from .keys import Keyring
+from .messages import Command
+from .site_controller import SITE_POLICY, SiteController
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+def site_keyring(path: str | Path) -> Keyring:
+    """The site bus's keyring in ``path`` (its own folder, not the room's)."""
+    return Keyring(path, SITE_POLICY)
+
+
+def read_site_runtime(data_dir: Path) -> dict[str, Any] | None:
+    """What a running site wrote about itself (endpoints, keys folder, pid), or None."""
+    path = Path(data_dir) / SITE_RUNTIME_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise ConfigError(f"{path} is damaged: {exc}") from None
+    return info if isinstance(info, dict) and "bus" in info else None
+
+
+class Site:
+    """The site service's parts, started and stopped together on the current loop."""
+
+    def __init__(self, config: SiteConfig, *, context: zmq.asyncio.Context | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        # Its own context: a ZeroMQ context has one authenticator, and the room has its own.
+        self._own_context = context is None
+        self.context = context or zmq.asyncio.Context()
+        self.clock = clock
+        self.keyring = site_keyring(config.keys_dir)
+        self.store: Store | None = None
+        self.controller: SiteController | None = None
+        self.bus: BusServer | None = None
+        #: In a demo: every demo partner's password (made anew each start).
+        self.demo_password = ""
+        self._maintenance: asyncio.Task | None = None
+
+    @property
+    def endpoints(self) -> tuple[str, str]:
+        if self.bus is not None:
+            return self.bus.endpoints
+        return self.config.router, self.config.pub
+
+    async def start(self) -> None:
+        cfg = self.config
+        if cfg.demo:
+            self.keyring.fresh()
+        self.keyring.server_secret()  # ConfigError before anything opens
+        self.store = Store(cfg.db_path, SITE_MIGRATIONS)
+        self.controller = SiteController(self.store, clock=self.clock)
+        if cfg.demo:
+            self.demo_password = self._demo_directory()
+        from .room import _with_port  # one place picks free ports (room imports us lazily)
+
+        self.bus = BusServer(self.controller, _with_port(cfg.router), _with_port(cfg.pub),
+                             keyring=self.keyring, context=self.context,
+                             heartbeat=cfg.heartbeat)
+        try:
+            await self.bus.start()
+        except BaseException:
+            self.bus = None
+            self.store.close()
+            raise
+        self._maintenance = asyncio.create_task(self._checkpoints(), name="site-checkpoints")
+        self._write_runtime()
+
+    def command(self, name: str, /, role: str = "admin", **args: Any) -> Any:
+        """Run one command in this process and publish its updates; return the reply."""
+        reply, updates = self.controller.handle(Command(name, args, role))
+        if self.bus is not None and self.bus.pub is not None:
+            self.bus.publish(updates)
+        return reply
+
+    def _demo_directory(self) -> str:
+        """Demo only: the fictional district, each contact with one fresh password."""
+        if not self.controller.directory.contacts():
+            reply = self.command("directory.import",
+                                 csv=DEMO_DIRECTORY.read_text(encoding="utf-8"))
+            assert reply.ok, reply.error
+        password = secrets.token_urlsafe(9)
+        for contact in self.controller.directory.contacts():
+            self.command("account.set", contact=contact.id, password=password)
+        return password
+
+    async def _checkpoints(self, every: float = 5.0) -> None:
+        """Move the WAL into the file now and then, off the command path."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await asyncio.to_thread(self.store.checkpoint)
+            except Exception:  # the WAL stays; nothing is lost
+                log.exception("site checkpoint failed")
+
+    def _write_runtime(self) -> None:
+        router, pub = self.endpoints
+        info = {"pid": os.getpid(), "bus": {"router": router, "pub": pub,
+                                            "keys": str(self.keyring.path.resolve())}}
+        path = self.config.runtime_path
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
+        tmp.replace(path)
+
+    async def stop(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+            self._maintenance = None
+        if self.bus is not None:
+            await self.bus.close()
+            self.bus = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self._own_context:
+            self.context.term()
+        try:
+            info = json.loads(self.config.runtime_path.read_text(encoding="utf-8"))
+            if info.get("pid") == os.getpid():
+                self.config.runtime_path.unlink()
+        except (OSError, ValueError):
+            pass
