@@ -192,6 +192,11 @@ def _m011_appointments(db: sqlite_utils.Database) -> None:
             optout_note TEXT, created_at TEXT NOT NULL, cancelled_at TEXT, optout_at TEXT)""")
 
 
+def _m012_session_topics(db: sqlite_utils.Database) -> None:
+    """The topics of a talk (JSON list of kiosk.agencies.TOPICS), for the evaluation."""
+    db["sessions"].add_column("topics", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_rooms_sessions_notes", _m001_rooms_sessions_notes),
     ("002_survey_answers", _m002_survey_answers),
@@ -204,6 +209,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("009_retention", _m009_retention),
     ("010_staff", _m010_staff),
     ("011_appointments", _m011_appointments),
+    ("012_session_topics", _m012_session_topics),
 ]
 
 
