@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import email.message
+import email.policy
 import io
 import json
 
 import pypdf
 import pytest
+from aiosmtpd.controller import Controller
+from conftest import ThreadedRoom
+from playwright.sync_api import expect
 
 from kiosk.agencies import TOPICS
 from kiosk.contacts import Contact, add_directory, remove_directory
 from kiosk.messages import Command
+from kiosk.room import free_port
 from kiosk.summary import Summary, content, page_html
 from kiosk.summary_pdf import pdf
 
@@ -126,3 +132,128 @@ def test_only_partners_who_took_part_are_contacts(controller):
     sections = {s.key: s for s in content(Summary.of(controller.state))}
     assert "contacts" not in sections
     assert sections["steps"].items[0].lines[0][1] == "Keine Einträge."
+
+
+# -- in a running room: the kiosk, the mail, the print page ----------------------------------
+class Inbox:
+    """What the test's SMTP server received."""
+
+    def __init__(self) -> None:
+        self.mails: list[tuple[list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.mails.append((envelope.rcpt_tos, msg))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    server = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    server.start()
+    yield server, inbox
+    server.stop()
+
+
+@pytest.fixture
+def mail_room(room_config, smtp):
+    """A room whose mail goes to the test's SMTP server."""
+    server, _ = smtp
+    room = ThreadedRoom(room_config.with_(mail_host="127.0.0.1", mail_port=server.port,
+                                          mail_starttls=False)).start()
+    yield room
+    room.stop()
+
+
+def room_talk(room: ThreadedRoom, language: str = "de") -> None:
+    assert room.command("language.set", as_="kiosk", language=language).ok
+    assert room.command("session.start").ok
+    assert room.command("note.add", text="Lebenslauf überarbeiten", visible=True).ok
+    assert room.command("note.add", text=INTERNAL, visible=False).ok
+    assert room.command("step.add", what="Antrag auf Arbeitserlaubnis stellen", who="client",
+                        due="2026-12-15").ok
+    assert room.command("step.add", what="Rückruf wegen Termin", who="Ausländerbehörde").ok
+    assert room.command("session.topics", topics=["Aufenthalt und Arbeitserlaubnis",
+                                                  "Arbeit"]).ok
+    partner = room.command("consent.request", **PARTNER).data["id"]
+    assert room.command("consent.answer", as_="kiosk", partner=partner, yes=True,
+                        version="de:x").ok
+    assert room.command("session.outcome", outcome="follow_up", follow_up="Ausländerbehörde").ok
+    assert room.command("session.end").ok
+
+
+def files_of(room: ThreadedRoom) -> dict[str, bytes]:
+    """Every file of the room's SQLite database (main file, WAL, shared memory)."""
+    db = room.room.config.db_path
+    return {p.name: p.read_bytes() for p in db.parent.glob(db.name + "*")}
+
+
+def test_the_summary_mail_arrives_with_the_pdf_and_the_address_is_kept_nowhere(
+        mail_room, smtp, new_page, tmp_path):
+    _, inbox = smtp
+    address = "klientin.mustermann@example.org"
+    room_talk(mail_room)
+    kiosk = new_page(mail_room.urls["kiosk"])
+    expect(kiosk.locator("h1")).to_have_text("Zusammenfassung")
+    expect(kiosk.locator("ul.topics li")).to_have_text(
+        ["Arbeit", "Aufenthalt und Arbeitserlaubnis"])
+    expect(kiosk.locator("ul.people")).to_contain_text("Ausländerbehörde Musterstadt")
+    expect(kiosk.locator("main")).to_contain_text("Folgetermin mit: Ausländerbehörde")
+    assert "INTERN" not in kiosk.content()
+
+    kiosk.get_by_label("Ihre E-Mail-Adresse").fill("klientin@@example")  # malformed
+    kiosk.get_by_role("button", name="Per E-Mail senden").click()
+    expect(kiosk.get_by_role("alert")).to_have_text(
+        "Bitte geben Sie eine E-Mail-Adresse wie name@beispiel.de ein.")
+    assert mail_room.state.summary_mail is None and inbox.mails == []  # nothing changed
+
+    kiosk.get_by_label("Ihre E-Mail-Adresse").fill(address)
+    kiosk.get_by_role("button", name="Per E-Mail senden").click()
+    expect(kiosk.locator(".mail-status")).to_have_text("Die E-Mail wurde gesendet.")
+    expect(kiosk.get_by_label("Ihre E-Mail-Adresse")).to_have_value("")
+    kiosk.screenshot(path=str(tmp_path / "kiosk-summary.png"), full_page=True)
+
+    (rcpts, msg), = inbox.mails
+    assert rcpts == [address]
+    assert msg["Subject"].startswith("Zusammenfassung Ihres Beratungsgesprächs vom ")
+    attachment, = msg.iter_attachments()
+    assert attachment.get_content_type() == "application/pdf"
+    text = pdf_text(attachment.get_content())
+    for shown in ("Antrag auf Arbeitserlaubnis stellen", "Rückruf wegen Termin",
+                  "Ausländerbehörde Musterstadt", "Frau Demir", "Lebenslauf überarbeiten"):
+        assert shown in text, shown
+    assert "INTERN" not in text and "Schulden" not in text
+
+    def nowhere() -> None:
+        state = json.dumps(mail_room.state.to_updates(), ensure_ascii=False)
+        controller = mail_room.room.controller
+        kept = json.dumps({k: u.value for k, u in controller.kv.items()}, ensure_ascii=False)
+        assert address not in state and address not in kept
+        assert address not in json.dumps(controller.state.to_updates(), ensure_ascii=False)
+        for name, data in files_of(mail_room).items():
+            assert address.encode() not in data, name
+            assert address.encode("utf-16-le") not in data, name
+    nowhere()
+    mail_room.call(_checkpoint(mail_room))  # also once the WAL went into the file
+    nowhere()
+    kiosk.get_by_role("button", name="Fertig, ohne Umfrage").click()
+    expect(kiosk.locator("h1")).to_have_text("Vielen Dank!")
+    nowhere()
+
+
+async def _checkpoint(room: ThreadedRoom) -> None:
+    room.room.store.checkpoint()
+
+
+def test_a_failed_mail_is_shown_as_failed(live_room, new_page):
+    # The demo's outbox is off and no server is set: the mail cannot leave.
+    live_room.room.link.mail_ready = True
+    room_talk(live_room, "en")
+    kiosk = new_page(live_room.urls["kiosk"])
+    expect(kiosk.locator("h1")).to_have_text("Summary")
+    kiosk.get_by_label("Your email address").fill("client@example.org")
+    kiosk.get_by_role("button", name="Send by email").click()
+    expect(kiosk.locator(".mail-status")).to_have_text(
+        "The email could not be sent. Please ask your counsellor.")
+    assert live_room.state.summary_mail == {"status": "failed"}

@@ -92,7 +92,7 @@ export function render({ model, el }) {
           "data-action": "summary.mail.input", "aria-invalid": m.invalid ? "true" : null,
           "aria-describedby": described, oninput: (e) => { typedMail = e.target.value; } });
         input.value = typedMail;
-        parts.push(h("form", { class: "mail", onsubmit: (e) => { e.preventDefault();
+        parts.push(h("form", { class: "mail", novalidate: true, onsubmit: (e) => { e.preventDefault();
             send({ action: "summary.mail", email: typedMail }); } },
           h("label", { for: "summary-mail", text: m.label }),
           h("p", { id: "summary-mail-hint", class: "meta", text: m.hint }), input,
