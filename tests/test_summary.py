@@ -257,3 +257,94 @@ def test_a_failed_mail_is_shown_as_failed(live_room, new_page):
     expect(kiosk.locator(".mail-status")).to_have_text(
         "The email could not be sent. Please ask your counsellor.")
     assert live_room.state.summary_mail == {"status": "failed"}
+
+
+#: Every property value of every model in the page's Bokeh documents, as JSON text.
+BOKEH_MODELS = """() => {
+  const out = [];
+  for (const doc of Bokeh.documents) for (const model of doc.all_models) {
+    out.push(JSON.stringify(model.attributes, (key, value) =>
+      typeof value === "function" ? undefined :
+      key !== "" && value && typeof value === "object" && "attributes" in value ?
+        `ref:${value.id}` : value));
+  }
+  return out.join("\\n");
+}"""
+
+
+def test_control_notes_steps_and_topics_reach_the_kiosk_but_internal_notes_never(
+        live_room, new_page):
+    frames: list[str] = []
+
+    def record(ws) -> None:
+        ws.on("framereceived", lambda payload: frames.append(
+            payload if isinstance(payload, str) else payload.decode("utf-8", "replace")))
+    control = new_page(live_room.urls["control"])
+    kiosk = new_page()
+    kiosk.on("websocket", record)
+    kiosk.goto(live_room.urls["kiosk"])
+    display = new_page(live_room.urls["display"])
+    control.get_by_role("button", name="Sitzung starten").click()
+    expect(kiosk.locator("h1")).to_have_text("Ihr Gespräch")
+
+    control.get_by_role("button", name="Ausbildung").click()
+    control.get_by_role("button", name="Anerkennung ausländischer Abschlüsse").click()
+    expect(control.get_by_role("button", name="✓ Ausbildung")).to_have_attribute(
+        "aria-pressed", "true")
+    expect(kiosk.locator("ul.topics li")).to_have_text(
+        ["Ausbildung", "Anerkennung ausländischer Abschlüsse"])
+    expect(display.locator("ul.topics li")).to_have_count(2)
+    control.get_by_role("button", name="✓ Ausbildung").click()  # off again
+    expect(kiosk.locator("ul.topics li")).to_have_text(["Anerkennung ausländischer Abschlüsse"])
+
+    control.get_by_role("button", name="Für Klient:in sichtbar").click()  # internal now
+    control.get_by_label("Neue Notiz").fill(INTERNAL)
+    control.get_by_role("button", name="Notiz hinzufügen").click()
+    expect(control.get_by_text(f"[intern] {INTERNAL}")).to_be_visible()
+    control.get_by_role("button", name="Für Klient:in sichtbar").click()  # visible again
+    control.get_by_label("Neue Notiz").fill("Zeugnisse übersetzen lassen")
+    control.get_by_role("button", name="Notiz hinzufügen").click()
+    expect(kiosk.locator("ul.notes li")).to_have_text("Zeugnisse übersetzen lassen")
+    expect(display.locator("li[data-note]")).to_have_text("Zeugnisse übersetzen lassen")
+
+    control.get_by_label("Was").fill("Unterlagen zur IHK bringen")
+    control.locator("select").first.select_option("Kammer (IHK/HWK)")
+    control.get_by_role("button", name="Schritt hinzufügen").click()
+    expect(kiosk.locator("ul.steps li")).to_contain_text("Unterlagen zur IHK bringen")
+    expect(kiosk.locator("ul.steps li .meta")).to_have_text("Kammer (IHK/HWK)")
+    assert live_room.state.next_steps[0].who == "Kammer (IHK/HWK)"
+
+    control.get_by_role("button", name="Sitzung beenden").click()
+    expect(kiosk.locator("h1")).to_have_text("Zusammenfassung")
+    for page in (kiosk, display):
+        assert "Schulden" not in page.content()
+        bokeh = page.evaluate(BOKEH_MODELS)
+        assert "Zeugnisse" in bokeh or page is display  # the check can see the notes
+        assert "Schulden" not in bokeh
+    assert any("Zeugnisse" in f for f in frames)  # the recorder saw the kiosk's traffic
+    assert not any("Schulden" in f for f in frames)
+
+
+def test_the_print_page_and_the_pdf_for_the_room_and_staff_only(live_room, new_page,
+                                                                  tmp_path):
+    import urllib.error
+    import urllib.request
+
+    base = live_room.urls["kiosk"].rsplit("/", 1)[0]
+    with pytest.raises(urllib.error.HTTPError) as idle:
+        urllib.request.urlopen(f"{base}/summary", timeout=10)
+    assert idle.value.code == 404  # no talk, nothing to hand out
+    room_talk(live_room, "ar")
+    with urllib.request.urlopen(f"{base}/summary.pdf", timeout=10) as resp:
+        assert resp.headers["Content-Type"] == "application/pdf"
+        assert resp.headers["Cache-Control"] == "no-store"
+        text = pdf_text(resp.read())
+    assert "الخطوات التالية" in text and "Frau Demir" in text and "Schulden" not in text
+
+    page = new_page(f"{base}/summary")
+    expect(page.locator("h1")).to_contain_text("Zusammenfassung Ihres Beratungsgesprächs")
+    expect(page.locator("section.steps li")).to_have_count(2)
+    assert "Schulden" not in page.content()
+    page.emulate_media(media="print")
+    expect(page.locator(".tools")).to_be_hidden()
+    page.screenshot(path=str(tmp_path / "summary-print.png"), full_page=True)
