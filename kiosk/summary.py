@@ -212,7 +212,8 @@ def page_html(summary: Summary, *, tools: bool = True, autoprint: bool = False) 
             f"{e(t(lang, 'summary.close'))}</button></div>")
     script = "<script>window.addEventListener('load', () => window.print());</script>" \
         if autoprint else ""
-    footer = "".join(f"<p>{_span(line, 'line')}</p>" for line in summary.label("summary.footer"))
+    footer = "".join(f"<p lang='{tag(lang)}' dir='{direction(lang)}'>{e(text)}</p>"
+                     for lang, text in summary.label("summary.footer"))
     when = " · ".join(filter(None, [summary.date, summary.room]))
     return f"""<!doctype html>
 <html lang="de"><head><meta charset="utf-8">

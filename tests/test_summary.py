@@ -342,9 +342,39 @@ def test_the_print_page_and_the_pdf_for_the_room_and_staff_only(live_room, new_p
     assert "الخطوات التالية" in text and "Frau Demir" in text and "Schulden" not in text
 
     page = new_page(f"{base}/summary")
+    page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
     expect(page.locator("h1")).to_contain_text("Zusammenfassung Ihres Beratungsgesprächs")
     expect(page.locator("section.steps li")).to_have_count(2)
     assert "Schulden" not in page.content()
     page.emulate_media(media="print")
     expect(page.locator(".tools")).to_be_hidden()
     page.screenshot(path=str(tmp_path / "summary-print.png"), full_page=True)
+
+
+def test_the_summary_is_refused_to_other_hosts_without_a_staff_sign_in(data_dir):
+    from test_access import own_address, request
+
+    from kiosk.config import RoomConfig
+    from kiosk.keys import Keyring
+
+    address = own_address()
+    assert address, "this test needs a non-loopback IPv4 address (see `ip addr`)"
+    Keyring(data_dir / "keys").init()
+    room = ThreadedRoom(RoomConfig(data_dir=data_dir, http_port=free_port(),
+                                   http_address="0.0.0.0", bus_router="tcp://127.0.0.1:0",
+                                   bus_pub="tcp://127.0.0.1:0", camera_watch=False)).start()
+    try:
+        room_talk(room)
+        for path in ("/summary", "/summary.pdf"):
+            assert request(room, "GET", path).status == 200  # the kiosk on the room PC
+            refused = request(room, "GET", path, host=address)
+            assert refused.status == 403 and "Schritte" not in refused.text
+            name = room.test_cookies()[0]["name"]
+            staff = request(room, "GET", path, host=address,
+                            cookies={name: room.sign_in("counsellor")})
+            assert staff.status == 200
+            evaluator = request(room, "GET", path, host=address,
+                                cookies={name: room.sign_in("evaluator")})
+            assert evaluator.status == 403
+    finally:
+        room.stop()
