@@ -228,8 +228,8 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           topics=Arg(topic_list)),
     _spec("summary.mail", CLIENT, {"wrap_up"}, "Mail the summary (PDF) to the address the "
           "client typed; the address is used once and never kept.", email=Arg(email_address)),
-    _spec("summary.mailed", ADMIN, ALL_PHASES, "Whether the summary mail left (the room's "
-          "mailer reports).", ok=Arg(boolean)),
+    _spec("summary.mailed", ADMIN, {"wrap_up", "survey"}, "Whether the summary mail left "
+          "(the room's mailer reports).", ok=Arg(boolean)),
     _spec("room.reset", COUNSELLOR, ALL_PHASES - {"idle"},
           "Close whatever runs and return the room to idle."),
     _spec("note.add", COUNSELLOR, IN_TALK, "Write a note, visible to the client or internal.",
