@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import i18n
-from .agencies import AGENCY_TYPES, OUTCOMES
+from .agencies import AGENCY_TYPES, OUTCOMES, TOPICS
 from .exceptions import CommandError
 from .staff import MIN_PASSWORD, STAFF_ROLES
 from .state import DEVICE_KINDS, PHASES, ROLES
@@ -77,6 +77,17 @@ def iso_date(name: str, value: Any) -> str:
         return dt.date.fromisoformat(str(value)).isoformat()
     except ValueError:
         raise CommandError("schema", f"'{name}' must be a date as YYYY-MM-DD") from None
+
+
+def topic_list(name: str, value: Any) -> list[str]:
+    """Topics of a talk: a list of names from ``TOPICS``, each once, kept in TOPICS' order."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CommandError("schema", f"'{name}' must be a list of topics")
+    unknown = [v for v in value if v not in TOPICS]
+    if unknown:
+        raise CommandError("schema", f"'{name}' holds unknown topics ({len(unknown)}); "
+                                     f"known: {', '.join(TOPICS)}")
+    return [topic for topic in TOPICS if topic in value]
 
 
 def device_id(name: str, value: Any) -> str:
@@ -213,6 +224,12 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
     _spec("session.outcome", COUNSELLOR, IN_TALK,
           "Record whether the matter was settled in this appointment, or who follows up.",
           outcome=Arg(choice(*OUTCOMES)), follow_up=Arg(text(120, min_len=0), default="")),
+    _spec("session.topics", COUNSELLOR, IN_TALK, "Set the topics of the talk (all at once).",
+          topics=Arg(topic_list)),
+    _spec("summary.mail", CLIENT, {"wrap_up"}, "Mail the summary (PDF) to the address the "
+          "client typed; the address is used once and never kept.", email=Arg(email_address)),
+    _spec("summary.mailed", ADMIN, {"wrap_up", "survey"}, "Whether the summary mail left "
+          "(the room's mailer reports).", ok=Arg(boolean)),
     _spec("room.reset", COUNSELLOR, ALL_PHASES - {"idle"},
           "Close whatever runs and return the room to idle."),
     _spec("note.add", COUNSELLOR, IN_TALK, "Write a note, visible to the client or internal.",

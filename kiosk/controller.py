@@ -28,6 +28,7 @@ from .retention import RetentionPolicy
 from .staff import StaffCommands
 from .state import DEFAULT_LANGUAGE, Note, RoomState, Step, room_key
 from .store import Store, now
+from .summary_commands import SummaryCommands
 from .visits import VisitCommands
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ CREATES = frozenset({"session.start", "note.add", "step.add", "consent.request",
 
 
 class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffCommands,
-                     AppointmentCommands, VisitCommands):
+                     AppointmentCommands, VisitCommands, SummaryCommands):
     """Validates commands, persists them, and keeps the keyed state to publish."""
 
     def __init__(self, store: Store, room_id: str, room_name: str, *,
@@ -55,12 +56,14 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
             **self.staff_handlers(),
             **self.appointment_handlers(),
             **self.visit_handlers(),
+            **self.summary_handlers(),
             "ping": lambda args: [],
             "checkin": self._checkin,
             "language.set": self._language,
             "session.start": self._session_start,
             "session.end": self._session_end,
             "session.outcome": self._session_outcome,
+            "session.topics": self._session_topics,
             "room.reset": self._to_idle,
             "note.add": self._note_add,
             "note.update": self._note_update,
@@ -105,6 +108,7 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
             if session["outcome"]:
                 values["outcome"] = {"outcome": session["outcome"],
                                      "follow_up": session["follow_up"] or ""}
+            values["topics"] = json.loads(session["topics"] or "[]")
             values["notes"] = [
                 Note(r["id"], r["text"], bool(r["visible"]))
                 for r in db["notes"].rows_where("session_id = ?", [sid], order_by="id")]
@@ -215,6 +219,12 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
             self.store.update("sessions", self.state.session_id, outcome)
         return [(self._key("outcome"), outcome)]
 
+    def _session_topics(self, args: dict[str, Any]) -> Changes:
+        with self.store.transaction():
+            self.store.update("sessions", self.state.session_id,
+                              {"topics": json.dumps(args["topics"], ensure_ascii=False)})
+        return [(self._key("topics"), args["topics"] or None)]
+
     def _to_idle(self, args: dict[str, Any]) -> Changes:
         """Close the session (if any) and wipe everything personal from the screens."""
         sid, closed = self.state.session_id, now()
@@ -245,6 +255,10 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
             changes.append((self._key("arrival"), None))
         if self.state.outcome:
             changes.append((self._key("outcome"), None))
+        if self.state.topics:
+            changes.append((self._key("topics"), None))
+        if self.state.summary_mail:
+            changes.append((self._key("summary_mail"), None))
         return changes + self._room_changes(
             {"language": DEFAULT_LANGUAGE, "privacy": 0, "phase": "idle"})
 

@@ -44,6 +44,8 @@ class RoomLink:
         self.base_url = ""
         #: Signs the page server's cookies (sign-ins, device credentials); set by the room.
         self.cookie_secret = ""
+        #: Whether the room can mail the client's summary (a mail server or outbox is set).
+        self.mail_ready = False
         #: In a demo room: lets a simulated partner answer a link (url, agency).
         self.simulate_partner: Callable[[str, str], None] | None = None
         #: The site service (partner directory, presence, ringing): a

@@ -6,10 +6,13 @@ By default (:class:`RetentionPolicy`):
   are erased when the room returns to idle after the client's closing screens: the
   survey answered or skipped, the kiosk's idle wipe, or the counsellor's reset. Not at
   ``session.end``: the client still reads the summary (visible notes, next steps) then.
+  The summary page and PDF (kiosk/summary_page.py) exist only until then; a summary
+  mail asked for at the kiosk is built from a copy taken when it was asked for, so it
+  still leaves if the client goes on at once (kiosk/summary_commands.py).
 * **Session metadata** goes 90 days after the session started: partner names,
   agencies and roles, invitation links, consent log rows, exact times, the follow-up
   text. The sessions row itself stays as the anonymous fact the evaluation counts (the
-  day, the mode, the outcome, which kinds of agency joined, how long a partner took to
+  day, the mode, the outcome, the topics, which kinds of agency joined, how long a partner took to
   join), so that /stats and its response rate stay right for the whole period.
 * **The anonymous survey** and those facts are kept.
 

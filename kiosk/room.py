@@ -111,6 +111,8 @@ class Room:
             self.controller = RoomController(self.store, cfg.room_id, cfg.room_name,
                                              retention=cfg.retention)
             self.controller.on_appointment = self._invite
+            self.controller.on_summary = self._mail_summary
+            self.controller.agency = cfg.agency
             self.bus = BusServer(self.controller, _with_port(cfg.bus_router),
                                  _with_port(cfg.bus_pub), keyring=self.keyring,
                                  context=self.context, heartbeat=cfg.heartbeat)
@@ -131,6 +133,7 @@ class Room:
                                  keys=keys)
             self.link.kiosk_idle = (cfg.idle_timeout, cfg.idle_warning)
             self.link.agency = cfg.agency
+            self.link.mail_ready = cfg.mail.ready
             self.link.cookie_secret = cookie_secret(cfg.data_dir)
             await self.link.start()
             from .media import MediaEngine
@@ -236,6 +239,40 @@ class Room:
         reply, updates = self.controller.handle(Command(
             "appointment.mailed", {"id": appointment.id, "ok": ok, "detail": detail[:300]},
             "admin"))
+        if self.bus is not None:
+            self.bus.publish(updates)
+
+    def _mail_summary(self, summary: Any, to: str) -> None:
+        """Mail the client's summary with its PDF, off the command's path; the address
+        lives only in this task and the mail itself."""
+        task = asyncio.ensure_future(self._send_summary(summary, to))
+        self._bots.add(task)
+        task.add_done_callback(self._bots.discard)
+
+    async def _send_summary(self, summary: Any, to: str) -> None:
+        from .exceptions import MailError
+        from .mail import send_async
+        from .messages import Command
+        from .summary import mail
+        from .summary_pdf import pdf
+
+        ok = False
+        try:
+            document = await asyncio.to_thread(pdf, summary)
+        except Exception:  # no address is involved yet
+            log.exception("the summary PDF could not be made")
+        else:
+            try:
+                await send_async(self.config.mail,
+                                 mail(self.config.mail, to, summary, document))
+                ok = True
+            except MailError:
+                # Not even the reason is logged: a refusal by the server names the address.
+                log.warning("the summary mail did not leave (mail server refused or away)")
+            except Exception as exc:
+                log.error("the summary mail failed: %s", type(exc).__name__)
+        del to
+        reply, updates = self.controller.handle(Command("summary.mailed", {"ok": ok}, "admin"))
         if self.bus is not None:
             self.bus.publish(updates)
 

@@ -19,6 +19,7 @@ from tornado.ioloop import IOLoop
 from . import access
 from .link import RoomLink
 from .pairing_page import routes as pairing_routes
+from .summary_page import routes as summary_routes
 from .views import AdminView, ControlView, DisplayView, KioskView
 
 PAGES = {"kiosk": (KioskView, "Kiosk"), "control": (ControlView, "Beratung"),
@@ -85,7 +86,8 @@ def build_server(link: RoomLink, *, address: str, port: int, origins: list[str],
         loop=loop or IOLoop.current(), start=False, show=False,
         auth_provider=access.RoomAuth(link), cookie_secret=cookie_secret,
         extra_patterns=[(r"/healthz", HealthHandler, {"health": health}),
-                        *access.routes(link), *pairing_routes(link), *(extra_routes or [])],
+                        *access.routes(link), *pairing_routes(link), *summary_routes(link),
+                        *(extra_routes or [])],
         # A closed tab's session (and its watchers on the shared state) goes
         # within seconds, not Bokeh's default quarter of a minute.
         check_unused_sessions_milliseconds=1000, unused_session_lifetime_milliseconds=2000,

@@ -243,6 +243,11 @@ class RoomState(param.Parameterized):
     quality = param.Dict(default={}, doc="Per partner id: rtt_ms, loss_pct, kbps, fps.")
     outcome = param.Dict(default=None, allow_None=True,
                          doc="The talk's outcome: {'outcome': settled|follow_up, 'follow_up'}.")
+    topics = param.List(default=[], item_type=str,
+                        doc="Topics of the talk (names from kiosk.agencies.TOPICS), in order.")
+    summary_mail = param.Dict(default=None, allow_None=True,
+                              doc="Where the client's summary mail stands: {'status': "
+                                  "sending|sent|failed} (never the address).")
     arrival = param.Dict(default=None, allow_None=True,
                          doc="How the client checked in: {'code': ...} or {'walk_in': True}.")
     devices = param.Dict(default={}, doc="Per device id: its Device (health).")
@@ -295,6 +300,10 @@ class RoomState(param.Parameterized):
             out[room_key(rid, "arrival")] = self.arrival
         if self.outcome:
             out[room_key(rid, "outcome")] = self.outcome
+        if self.topics:
+            out[room_key(rid, "topics")] = list(self.topics)
+        if self.summary_mail:
+            out[room_key(rid, "summary_mail")] = self.summary_mail
         for note in self.notes:
             out[room_key(rid, "notes", note.id)] = note.to_dict()
         for step in self.next_steps:
@@ -321,6 +330,7 @@ class RoomState(param.Parameterized):
         if replace:
             values.update(session_id=None, session_started=None, language=DEFAULT_LANGUAGE,
                           privacy=False, phase="idle", arrival=None, outcome=None,
+                          topics=[], summary_mail=None,
                           camera_on=True, mic_on=True, quality={}, devices={}, pairing=None)
             lists = {"notes": {}, "next_steps": {}, "partners": {}, "tablets": {},
                      "appointments": {}}
@@ -369,6 +379,10 @@ class RoomState(param.Parameterized):
             values["arrival"] = value or None
         elif field == "outcome":
             values["outcome"] = value or None
+        elif field == "topics":
+            values["topics"] = [str(x) for x in value or []]
+        elif field == "summary_mail":
+            values["summary_mail"] = value or None
         elif field == "quality" and len(parts) == 4:
             quality = dict(values.get("quality", self.quality))
             if value is None:

@@ -201,6 +201,11 @@ def _m012_visits(db: sqlite_utils.Database) -> None:
     db["appointments"].add_column("surveyed", int, not_null_default=0)
 
 
+def _m013_session_topics(db: sqlite_utils.Database) -> None:
+    """The topics of a talk (JSON list of kiosk.agencies.TOPICS), for the evaluation."""
+    db["sessions"].add_column("topics", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_rooms_sessions_notes", _m001_rooms_sessions_notes),
     ("002_survey_answers", _m002_survey_answers),
@@ -214,6 +219,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("010_staff", _m010_staff),
     ("011_appointments", _m011_appointments),
     ("012_visits", _m012_visits),
+    ("013_session_topics", _m013_session_topics),
 ]
 
 

@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian's chromium for the browser tests; iproute2 for the network-cut test.
+# Debian's chromium for the browser tests; iproute2 for the network-cut test;
+# DejaVu Sans for the summary PDF (German, Turkish, Cyrillic and Arabic glyphs).
 missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing="$missing fonts-dejavu-core"
 command -v ip >/dev/null || missing="$missing iproute2"
 if [ -n "$missing" ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

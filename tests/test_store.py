@@ -25,7 +25,8 @@ def test_migrations_on_an_empty_file(tmp_path):
     assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
     # No table can hold a client's name or contact.
     assert set(store.db["sessions"].columns_dict) == {
-        "id", "room_id", "mode", "started_at", "ended_at", "closed_at", "outcome", "follow_up"}
+        "id", "room_id", "mode", "started_at", "ended_at", "closed_at", "outcome", "follow_up",
+        "topics"}
     store.close()
 
 

@@ -17,6 +17,7 @@ const h = (tag, attrs = {}, ...children) => {
 
 export function render({ model, el }) {
   let typed = "";            // the appointment code being typed
+  let typedMail = "";        // the mail address for the summary (never sent but to mail it)
   let lastTouch = Date.now();
   let warned = false, expired = false, idleKey = "", lastKind = "";
   const send = (msg) => model.send_msg(msg);
@@ -72,6 +73,38 @@ export function render({ model, el }) {
       h("ul", { class: `items ${b.variant}`, role: "list", "aria-live": "polite" },
         b.items.map((i) => h("li", { "data-item": i.id },
           h("span", { text: i.text }), i.meta ? h("span", { class: "meta", text: i.meta }) : null)))),
+    topics: (b) => h("section", { "aria-labelledby": "list-topics" },
+      h("h2", { id: "list-topics", text: b.title }),
+      h("ul", { class: "topics", role: "list" }, b.items.map((x) => h("li", { text: x })))),
+    outcome: (b) => h("section", { "aria-labelledby": "outcome" },
+      h("h2", { id: "outcome", text: b.title }), h("p", { class: "lead", text: b.text })),
+    handout: (b) => {
+      const parts = [h("div", { class: "actions" },
+        h("button", { type: "button", class: "btn secondary", "data-action": "summary.print",
+          onclick: () => window.open("/summary?print=1", "_blank") }, b.print))];
+      const m = b.mail;
+      if (m) {
+        if (m.busy || (m.status && !m.failed)) typedMail = "";
+        const described = ["summary-mail-hint", m.invalid ? "summary-mail-error" : null]
+          .filter(Boolean).join(" ");
+        const input = h("input", { id: "summary-mail", type: "email", autocomplete: "off",
+          inputmode: "email", spellcheck: "false", maxlength: "254",
+          "data-action": "summary.mail.input", "aria-invalid": m.invalid ? "true" : null,
+          "aria-describedby": described, oninput: (e) => { typedMail = e.target.value; } });
+        input.value = typedMail;
+        parts.push(h("form", { class: "mail", novalidate: true, onsubmit: (e) => { e.preventDefault();
+            send({ action: "summary.mail", email: typedMail }); } },
+          h("label", { for: "summary-mail", text: m.label }),
+          h("p", { id: "summary-mail-hint", class: "meta", text: m.hint }), input,
+          m.invalid ? h("p", { id: "summary-mail-error", class: "error", role: "alert",
+                                text: m.invalid }) : null,
+          h("button", { type: "submit", class: "btn primary", "data-action": "summary.mail",
+                        disabled: m.busy }, m.send),
+          h("p", { class: m.failed ? "error mail-status" : "ok mail-status", role: "status",
+                   "aria-live": "polite", text: m.status || "" })));
+      }
+      return h("section", { class: "handout" }, parts);
+    },
     consent: (b) => h("section", { class: "consent", "aria-labelledby": "consent-who" },
       h("dl", {},
         h("dt", { id: "consent-who", text: b.who_label }), h("dd", { text: b.who }),
@@ -104,6 +137,7 @@ export function render({ model, el }) {
     el.dir = s.dir;
     if (s.idle_key !== idleKey) { idleKey = s.idle_key; lastTouch = Date.now(); warned = false; expired = false; }
     if (s.kind !== "checkin") typed = "";
+    if (s.kind !== "summary") typedMail = "";
     const t = s.toolbar;
     const page = h("div", { class: `page kind-${s.kind}${s.contrast ? " high-contrast" : ""}`,
                             style: `--scale:${s.size / 100}` },
@@ -140,7 +174,7 @@ export function render({ model, el }) {
     else if (s.kind !== lastKind && lastKind) {
       // A new screen: put the focus where the client goes on, and let screen
       // readers announce it (the code field, else the heading).
-      (el.querySelector("input") || el.querySelector("h1")).focus();
+      ((s.kind === "checkin" && el.querySelector("input")) || el.querySelector("h1")).focus();
     } else if (again) again.focus();
     lastKind = s.kind;
   };

@@ -39,6 +39,9 @@ ul.items li { background: var(--soft); border-left: 6px solid var(--accent); mar
               padding: .8rem 1rem; font-size: 1.3rem; line-height: 1.45; border-radius: 4px; }
 ul.items li.step { border-left-color: var(--ok); }
 ul.items li .meta { display: block; font-size: 1rem; color: var(--muted); margin-top: .2rem; }
+ul.topics { list-style: none; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: .6rem; }
+ul.topics li { border: 2px solid var(--accent); border-radius: 999px; padding: .3rem 1rem;
+               font-size: 1.2rem; font-weight: 600; background: var(--soft); }
 p.empty { font-size: 1.2rem; color: var(--muted); font-style: italic; }
 .notice { background: #fff4e5; border: 2px solid var(--warn); color: #4d2a00; padding: 1rem;
           font-size: 1.3rem; border-radius: 6px; }

@@ -13,12 +13,13 @@ import panel as pn
 import param
 from tornado.web import decode_signed_value
 
-from ..agencies import AGENCY_TYPES
+from ..agencies import AGENCY_TYPES, TOPICS
 from ..exceptions import BusError
 from ..pairing_page import CREDENTIAL_DAYS, cookie_name
 from ..state import is_poor
 from .appointments import AppointmentPanel
 from .base import STYLES, RoomView, alert_text, escape, sign_out
+from .chips import Chips
 from .itemlist import ItemList
 
 CONSENT_LABELS = {"pending": "Zustimmung erfragt", "granted": "zugestimmt",
@@ -47,6 +48,8 @@ class ControlView(RoomView):
     note_visible = param.Boolean(default=True, doc="Show the next note to the client.")
     step_what = param.String(default="", doc="Draft next step: what.")
     step_who = param.String(default="client", doc="Draft next step: who (client or agency).")
+    step_due = param.CalendarDate(default=None, allow_None=True,
+                                  doc="Draft next step: by when (a date, or none).")
     partner_name = param.String(default="", doc="Partner to ask in: name.")
     partner_agency = param.String(default="", doc="Partner to ask in: agency.")
     partner_role = param.String(default="", doc="Partner to ask in: role.")
@@ -80,6 +83,14 @@ class ControlView(RoomView):
         self._add_step.on_click(self._on_add_step)
         self._notes = ItemList(on_action=self._on_note_action, sizing_mode="stretch_width",
                                css_classes=["control-notes"], empty="Noch keine Notizen.")
+        self._topics = Chips(on_toggle=self._on_topic, options=list(TOPICS),
+                             label="Themen des Gesprächs", sizing_mode="stretch_width",
+                             css_classes=["control-topics"])
+        self._who = pn.widgets.Select(label="Wer", options=self._who_options(), value="client",
+                                      width=220)
+        self._who.param.watch(lambda e: setattr(self, "step_who", e.new or "client"), "value")
+        self._summary = pn.pane.HTML(stylesheets=[STYLES], css_classes=["control-summary"],
+                                     sizing_mode="stretch_width")
         self._steps = ItemList(on_action=self._on_step_action, sizing_mode="stretch_width",
                                css_classes=["control-steps"], empty="Noch keine Schritte.")
         self._error = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES])
@@ -129,6 +140,7 @@ class ControlView(RoomView):
             self._link, self._bot, self._partners, sizing_mode="stretch_width")
         self._editor = pn.Column(
             pn.pane.HTML("<h2>Notizen</h2>", stylesheets=[STYLES]),
+            pn.pane.HTML("<h2>Themen</h2>", stylesheets=[STYLES]), self._topics,
             pn.widgets.TextAreaInput.from_param(
                 self.param.note_text, name="Neue Notiz", placeholder="Was wurde besprochen?",
                 height=110, sizing_mode="stretch_width", description=None),
@@ -139,10 +151,11 @@ class ControlView(RoomView):
             pn.pane.HTML("<h2>Nächste Schritte</h2>", stylesheets=[STYLES]),
             pn.Row(pn.widgets.TextInput.from_param(self.param.step_what, name="Was",
                                                    sizing_mode="stretch_width", description=None),
-                   pn.widgets.TextInput.from_param(self.param.step_who, name="Wer", width=180,
-                                                   description=None),
+                   self._who, pn.widgets.DatePicker.from_param(
+                       self.param.step_due, name="Bis wann", width=170, description=None),
                    self._add_step, sizing_mode="stretch_width"),
-            self._steps, self._partner_form, self._outcome_form, sizing_mode="stretch_width")
+            self._steps, self._partner_form, self._outcome_form, self._summary,
+            sizing_mode="stretch_width")
         self._alerts = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
                                     css_classes=["control-alerts"], visible=False)
         # Booking happens outside a talk: shown together, the talk's editor (whose lists
@@ -156,7 +169,7 @@ class ControlView(RoomView):
         self._layout = pn.Column(self._controls, sizing_mode="stretch_both",
                                  styles={"padding": "1.5rem 2rem"})
         self.watch_state(self._render, "phase", "privacy", "room_name", "synced", "arrival",
-                         "camera_on", "mic_on", "outcome")
+                         "camera_on", "mic_on", "outcome", "topics", "summary_mail")
         self.watch_state(self._render_alerts, "devices")
         self._render_alerts()
         self._check_pairing()
@@ -189,6 +202,15 @@ class ControlView(RoomView):
         self._mic.label = "Mikrofon stumm" if s.mic_on else "Mikrofon an"
         self._editor.visible = s.phase in ("consulting", "wrap_up")
         self._appointments.show(not self._editor.visible)
+        self._topics.selected = list(s.topics)
+        mailed = (s.summary_mail or {}).get("status")
+        self._summary.visible = s.phase in ("consulting", "wrap_up", "survey")
+        self._summary.object = (
+            "<p>Zusammenfassung für die Klient:in: <a href='/summary' target='_blank'>"
+            "Druckansicht</a> · <a href='/summary.pdf' target='_blank'>PDF</a>"
+            + ({"sending": " · E-Mail wird gesendet …", "sent": " · per E-Mail gesendet",
+                "failed": " · <span class='error'>E-Mail fehlgeschlagen</span>"}.get(mailed, ""))
+            + "</p>")
         o = s.outcome
         self._outcome.object = (
             "" if not o else "<p role='status'><b>Ergebnis:</b> in diesem Termin geklärt</p>"
@@ -235,7 +257,22 @@ class ControlView(RoomView):
                 css_classes=["control-unpaired"])]
         self.act_async(check())
 
+    def _who_options(self) -> dict[str, str]:
+        """Who may do a step: the client, an agency in the talk, or a kind of agency."""
+        agencies = [p.agency for p in self.state.partners if p.agency]
+        return {"Klient:in": "client", **{a: a for a in dict.fromkeys(agencies)},
+                **{a: a for a in AGENCY_TYPES if a not in agencies}}
+
+    def _on_topic(self, topic: str) -> None:
+        chosen = set(self.state.topics) ^ {topic}
+        self.act("session.topics", topics=[x for x in TOPICS if x in chosen])
+
     def _render_items(self, *events) -> None:
+        options = self._who_options()
+        if options != self._who.options:
+            self._who.options = options
+            if self._who.value not in options.values():
+                self._who.value = "client"
         self._notes.items = [
             {"id": n.id, "text": n.text, "badge": "sichtbar" if n.visible else "intern",
              "actions": [{"action": "toggle", "label": "Verbergen" if n.visible
@@ -337,4 +374,5 @@ class ControlView(RoomView):
 
     def _on_add_step(self, event) -> None:
         self.act("step.add", what=self.step_what, who=self.step_who or "client",
-                 then=lambda: setattr(self, "step_what", ""))
+                 due=self.step_due.isoformat() if self.step_due else "",
+                 then=lambda: self.param.update(step_what="", step_due=None))

@@ -56,7 +56,7 @@ class DisplayView(RoomView):
                                  sizing_mode="stretch_both",
                                  styles={"padding": "2rem 3rem", "background": "#ffffff"})
         self.watch_state(self._render, "phase", "language", "room_name", "privacy", "notes",
-                         "next_steps", "partners")
+                         "next_steps", "partners", "topics")
         self.watch_state(self._render_pairing, "pairing")
         self._render()
         self._render_pairing()
@@ -76,7 +76,10 @@ class DisplayView(RoomView):
         if state.privacy:
             html = f"<p class='notice'>{escape(t(lang, 'privacy.notice'))}</p>"
         elif state.phase in ("consulting", "wrap_up"):
-            html = f"<h1>{escape(t(lang, 'talk.title'))}</h1>" + items_html(
+            topics = "".join(f"<li>{escape(t(lang, f'topic.{x}'))}</li>" for x in state.topics)
+            html = f"<h1>{escape(t(lang, 'talk.title'))}</h1>" + (
+                f"<h2>{escape(t(lang, 'talk.topics'))}</h2><ul class='topics'>{topics}</ul>"
+                if topics else "") + items_html(
                 state.visible_notes, state.next_steps, notes_title=t(lang, "talk.notes"),
                 steps_title=t(lang, "talk.steps"), empty=t(lang, "talk.empty"),
                 who_client=t(lang, "who.client"), due=t(lang, "talk.due"))

@@ -13,7 +13,7 @@ from typing import Any
 import panel as pn
 import param
 
-from ..commands import appointment_code
+from ..commands import appointment_code, email_address
 from ..exceptions import CommandError
 from ..i18n import consent_version, t
 from .base import RoomView
@@ -41,6 +41,8 @@ class KioskView(RoomView):
     recommend = param.Selector(objects=[None, *range(11)], default=None,
                                doc="Answer 0–10: would recommend.")
     invalid_code = param.Boolean(default=False, doc="The last code typed was not valid.")
+    mail_invalid = param.Boolean(default=False,
+                                 doc="The last mail address typed for the summary was malformed.")
     warning = param.Boolean(default=False, doc="The idle warning is showing.")
     thanks_language = param.String(default=None, allow_None=True,
                                    doc="The client's language, kept for the thank-you screen.")
@@ -54,9 +56,11 @@ class KioskView(RoomView):
                                sizing_mode="stretch_both", margin=0)
         self.watch_state(self._on_phase, "phase")
         self.watch_state(self._render, "language", "room_name", "privacy", "notes",
-                         "next_steps", "partners", "arrival")
+                         "next_steps", "partners", "arrival", "topics", "outcome",
+                         "summary_mail")
         self.param.watch(self._render, ["local", "text_size", "contrast", *QUESTIONS,
-                                        "invalid_code", "warning", "error", "thanks_language"])
+                                        "invalid_code", "warning", "error", "thanks_language",
+                                        "mail_invalid"])
         self._render()
 
     def __panel__(self):
@@ -67,7 +71,8 @@ class KioskView(RoomView):
         return KioskChoices(local=self.local, size=self.text_size, contrast=self.contrast,
                             answers={q: getattr(self, q) for q in QUESTIONS},
                             invalid_code=self.invalid_code, warning=self.warning,
-                            error=self.error,
+                            error=self.error, mail_invalid=self.mail_invalid,
+                            mail=self.link.mail_ready,
                             language=self.thanks_language if self.local == "thanks" else None)
 
     def _render(self, *events) -> None:
@@ -90,7 +95,7 @@ class KioskView(RoomView):
     def _wipe(self) -> None:
         """Forget everything this screen held for the client."""
         self.param.update(local=None, text_size=100, contrast=False, invalid_code=False,
-                          warning=False, error="", thanks_language=None,
+                          mail_invalid=False, warning=False, error="", thanks_language=None,
                           **dict.fromkeys(QUESTIONS))
 
     @property
@@ -154,6 +159,17 @@ class KioskView(RoomView):
 
     def _do_summary_next(self, msg: dict[str, Any]) -> None:
         self.act("survey.begin")
+
+    def _do_summary_mail(self, msg: dict[str, Any]) -> None:
+        """Mail the summary to the typed address; a malformed one changes nothing. The
+        address is passed on once and kept by no parameter of this view."""
+        try:
+            address = email_address("email", msg.get("email"))
+        except CommandError:
+            self.mail_invalid = True
+            return
+        self.mail_invalid = False
+        self.act("summary.mail", email=address)
 
     def _do_summary_done(self, msg: dict[str, Any]) -> None:
         self.act("survey.skip", then=self._thanker())

@@ -17,6 +17,7 @@ from typing import Any
 import param
 from panel.custom import JSComponent
 
+from ..contacts import contacts
 from ..i18n import direction, languages, native_name, t, tag
 from ..state import RoomState
 
@@ -36,6 +37,8 @@ class KioskChoices:
     warning: bool = False
     error: str = ""
     language: str | None = None  # the thank-you screen keeps the client's language
+    mail_invalid: bool = False  # the mail address typed for the summary is malformed
+    mail: bool = True  # the room can mail the summary
 
     @property
     def personal(self) -> bool:
@@ -51,8 +54,40 @@ def _kind(state: RoomState, choices: KioskChoices) -> str:
             "wrap_up": "summary", "survey": "survey"}[state.phase]
 
 
+def _topics(state: RoomState, lang: str) -> list[dict[str, Any]]:
+    if not state.topics:
+        return []
+    return [{"type": "topics", "title": t(lang, "talk.topics"),
+             "items": [t(lang, f"topic.{topic}") for topic in state.topics]}]
+
+
+def _handout(state: RoomState, lang: str, choices: KioskChoices) -> list[dict[str, Any]]:
+    """The rest of the summary screen: contacts, outcome, print and mail."""
+    blocks: list[dict[str, Any]] = []
+    found = contacts(state.partners)
+    if found:
+        blocks.append({"type": "people", "title": t(lang, "summary.contacts"), "people": [
+            {"name": c.agency, "detail": " · ".join(filter(None, [
+                c.name, c.role, c.email, c.phone]))} for c in found]})
+    if state.outcome:
+        who = state.outcome.get("follow_up") or ""
+        key = ("summary.settled" if state.outcome["outcome"] == "settled" else
+               "summary.follow_up_with" if who else "summary.follow_up")
+        blocks.append({"type": "outcome", "title": t(lang, "summary.outcome"),
+                       "text": t(lang, key, who=who)})
+    status = (state.summary_mail or {}).get("status")
+    blocks.append({
+        "type": "handout", "print": t(lang, "summary.print"),
+        "mail": {"label": t(lang, "summary.mail_label"), "hint": t(lang, "summary.mail_hint"),
+                 "send": t(lang, "summary.mail_send"), "busy": status == "sending",
+                 "invalid": t(lang, "summary.mail_invalid") if choices.mail_invalid else None,
+                 "status": t(lang, f"summary.mail_{status}") if status else None,
+                 "failed": status == "failed"} if choices.mail else None})
+    return blocks
+
+
 def _items(state: RoomState, lang: str) -> list[dict[str, Any]]:
-    blocks = []
+    blocks = _topics(state, lang)
     if state.visible_notes:
         blocks.append({"type": "list", "variant": "notes", "title": t(lang, "talk.notes"),
                        "items": [{"id": n.id, "text": n.text} for n in state.visible_notes]})
@@ -131,7 +166,8 @@ def describe(state: RoomState, choices: KioskChoices, *, agency: str,
                            t(lang, "consent.withdraw_hint")],
             "yes": t(lang, "consent.yes"), "no": t(lang, "consent.no")}]
     elif kind == "summary":
-        blocks = [{"type": "text", "text": t(lang, "summary.lead")}, *_items(state, lang)]
+        blocks = [{"type": "text", "text": t(lang, "summary.lead")}, *_items(state, lang),
+                  *_handout(state, lang, choices)]
         actions = [{"id": "summary.next", "label": t(lang, "summary.next"), "kind": "primary"},
                    {"id": "summary.done", "label": t(lang, "summary.done"),
                     "kind": "secondary"}]
