@@ -41,10 +41,10 @@ def free_port(address: str = "127.0.0.1") -> int:
 
 
 def _with_port(endpoint: str) -> str:
-    """Replace a ``tcp://host:0`` endpoint's port by a free one."""
+    """A ``tcp://host:0`` endpoint as ZeroMQ's wildcard port: the bind itself takes a free
+    port (choosing one first and binding later could lose it to another process)."""
     if endpoint.startswith("tcp://") and endpoint.endswith(":0"):
-        host = endpoint[6:-2]
-        return f"tcp://{host}:{free_port(host)}"
+        return endpoint[:-2] + ":*"
     return endpoint
 
 
