@@ -206,7 +206,12 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           role=Arg(text(120, min_len=0), default=""),
           purpose=Arg(text(300, min_len=0), default=""),
           minutes=Arg(integer(1, 240), default=30),
-          agency_type=Arg(choice("", *AGENCY_TYPES), default="")),
+          agency_type=Arg(choice("", *AGENCY_TYPES), default=""),
+          email=Arg(email_address, default=None)),
+    _spec("partner.mute", COUNSELLOR, IN_TALK, "Mute (on) or unmute a partner: their sound "
+          "reaches neither the room nor the others.", partner=NOTE_ID, on=Arg(boolean)),
+    _spec("partner.mailed", ADMIN, IN_TALK, "Whether a partner's join link left by mail "
+          "(the room's mailer reports).", partner=NOTE_ID, ok=Arg(boolean)),
     _spec("partner.admit", COUNSELLOR, IN_TALK, "Let a waiting partner into the talk.",
           partner=NOTE_ID),
     _spec("invite.revoke", COUNSELLOR, IN_TALK, "Withdraw a partner's link.", partner=NOTE_ID),

@@ -53,6 +53,9 @@ class PartnerCommands:
     _key: Callable[..., str]
     _find: Callable[[list, int, str], Any]
     client_gone: Callable[[Partner], Changes]
+    #: Set by the room: mails a partner's join link (partner, link path, address, expiry),
+    #: off the command's path; it reports with ``partner.mailed``.
+    on_partner_link: Callable[[Partner, str, str, str], None] | None = None
 
     def partner_handlers(self) -> dict[str, Callable[[dict[str, Any]], Result]]:
         return {
@@ -64,6 +67,8 @@ class PartnerCommands:
             "partner.admit": self._partner_admit,
             "partner.state": self._partner_state,
             "partner.quality": self._partner_quality,
+            "partner.mute": self._partner_mute,
+            "partner.mailed": self._partner_mailed,
             "invite.claim": self._invite_claim,
             "invite.revoke": self._invite_revoke,
         }
@@ -71,7 +76,8 @@ class PartnerCommands:
     def load_partners(self, session_id: str) -> list[Partner]:
         return [Partner(r["id"], r["name"], r["agency"], r["role"] or "", r["purpose"] or "",
                         r["consent"], bool(r["admitted"]), r["state"] or "invited",
-                        r["agency_type"] or "", r["kind"] or "partner")
+                        r["agency_type"] or "", r["kind"] or "partner", bool(r["muted"]),
+                        r["link_mail"] or "")
                 for r in self.store.db["partners"].rows_where(
                     "session_id = ?", [session_id], order_by="id")]
 
@@ -135,6 +141,9 @@ class PartnerCommands:
 
     # -- invitation, admission, the engine's reports --------------------------------
     def _partner_invite(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        address = args.pop("email", None)
+        if address is not None and self.on_partner_link is None:
+            raise CommandError("state", "this room cannot send mail (no mailer)")
         token, digest = new_token()
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=args["minutes"])
         with self.store.transaction():
@@ -143,7 +152,13 @@ class PartnerCommands:
                 "token_hash": digest, "partner_id": partner.id,
                 "session_id": self.state.session_id, "created_at": now(),
                 "expires_at": expires.isoformat(timespec="seconds"), "revoked": 0, "used": 0})
-        # The token goes only to the inviter, in this reply; the bus never carries it.
+            if address is not None:
+                self.store.update("partners", partner.id, {"link_mail": "sending"})
+                partner = dataclasses.replace(partner, link_mail="sending")
+        if address is not None:  # the room mails it; the address is not kept
+            self.on_partner_link(partner, f"/join/{token}", address,
+                                 expires.isoformat(timespec="seconds"))
+        # The token goes only to the inviter (and the mail), never onto the bus.
         return ([(self._key("partners", partner.id), partner.to_dict())],
                 {"token": token, "link": f"/join/{token}",
                  "expires": expires.isoformat(timespec="seconds")})
@@ -214,6 +229,16 @@ class PartnerCommands:
         partner = self._find(self.state.partners, args["partner"], "partner")
         measured = {k: args[k] for k in ("rtt_ms", "loss_pct", "kbps", "fps")}
         return [(self._key("quality", partner.id), measured)]
+
+    def _partner_mute(self, args: dict[str, Any]) -> Changes:
+        """The counsellor mutes (or unmutes) a partner: their sound reaches nobody."""
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        return self._changed(partner, muted=args["on"])
+
+    def _partner_mailed(self, args: dict[str, Any]) -> Changes:
+        """The room's mailer reports whether a partner's join link left."""
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        return self._changed(partner, link_mail="sent" if args["ok"] else "failed")
 
     def _partner_remove(self, args: dict[str, Any]) -> Changes:
         partner = self._find(self.state.partners, args["partner"], "partner")

@@ -112,6 +112,8 @@ class Room:
                                              retention=cfg.retention)
             self.controller.on_appointment = self._invite
             self.controller.on_summary = self._mail_summary
+            if cfg.mail.ready:
+                self.controller.on_partner_link = self._mail_partner_link
             self.controller.agency = cfg.agency
             self.bus = BusServer(self.controller, _with_port(cfg.bus_router),
                                  _with_port(cfg.bus_pub), keyring=self.keyring,
@@ -239,6 +241,35 @@ class Room:
         reply, updates = self.controller.handle(Command(
             "appointment.mailed", {"id": appointment.id, "ok": ok, "detail": detail[:300]},
             "admin"))
+        if self.bus is not None:
+            self.bus.publish(updates)
+
+    def _mail_partner_link(self, partner: Any, link: str, to: str, expires: str) -> None:
+        """Mail a partner's join link (the fallback to ringing), off the command's path."""
+        task = asyncio.ensure_future(self._send_partner_link(partner, link, to, expires))
+        self._bots.add(task)
+        task.add_done_callback(self._bots.discard)
+
+    async def _send_partner_link(self, partner: Any, link: str, to: str, expires: str) -> None:
+        from .exceptions import MailError
+        from .join_mail import join_mail
+        from .mail import send_async
+        from .messages import Command
+
+        cfg = self.config
+        try:
+            await send_async(cfg.mail, join_mail(
+                cfg.mail, to, link=self.base_url() + link, expires=expires, name=partner.name,
+                topic=partner.purpose, room=cfg.room_name, agency=cfg.agency))
+            ok = True
+        except MailError as exc:
+            log.warning("the join link for partner %s did not leave: %s", partner.id, exc)
+            ok = False
+        except Exception:
+            log.exception("the join link for partner %s failed", partner.id)
+            ok = False
+        reply, updates = self.controller.handle(Command(
+            "partner.mailed", {"partner": partner.id, "ok": ok}, "admin"))
         if self.bus is not None:
             self.bus.publish(updates)
 

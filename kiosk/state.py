@@ -75,6 +75,8 @@ class Partner:
     state: str = "invited"
     agency_type: str = ""
     kind: str = "partner"  # or "client": the client of a remote appointment, from home
+    muted: bool = False  # by the counsellor: their sound reaches nobody
+    link_mail: str = ""  # their join link by mail: "", sending, sent or failed
 
     @property
     def is_client(self) -> bool:
@@ -92,12 +94,14 @@ class Partner:
                    consent=str(obj.get("consent") or "pending"),
                    admitted=bool(obj.get("admitted")), state=str(obj.get("state") or "invited"),
                    agency_type=str(obj.get("agency_type") or ""),
-                   kind=str(obj.get("kind") or "partner"))
+                   kind=str(obj.get("kind") or "partner"), muted=bool(obj.get("muted")),
+                   link_mail=str(obj.get("link_mail") or ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "agency": self.agency, "role": self.role,
                 "purpose": self.purpose, "consent": self.consent, "admitted": self.admitted,
-                "state": self.state, "agency_type": self.agency_type, "kind": self.kind}
+                "state": self.state, "agency_type": self.agency_type, "kind": self.kind,
+                "muted": self.muted, "link_mail": self.link_mail}
 
 
 #: Kinds of device that report health: the two kiosk browsers, tablets, the

@@ -206,6 +206,12 @@ def _m013_session_topics(db: sqlite_utils.Database) -> None:
     db["sessions"].add_column("topics", str)
 
 
+def _m014_partner_mute_mail(db: sqlite_utils.Database) -> None:
+    """A partner muted by the counsellor; whether their join link left by mail."""
+    db["partners"].add_column("muted", int, not_null_default=0)
+    db["partners"].add_column("link_mail", str, not_null_default="")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_rooms_sessions_notes", _m001_rooms_sessions_notes),
     ("002_survey_answers", _m002_survey_answers),
@@ -220,6 +226,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("011_appointments", _m011_appointments),
     ("012_visits", _m012_visits),
     ("013_session_topics", _m013_session_topics),
+    ("014_partner_mute_mail", _m014_partner_mute_mail),
 ]
 
 

@@ -32,6 +32,8 @@ VALID_ARGS = {
     "partner.remove": {"partner": 1},
     "partner.invite": {"agency": "Jobcenter", "name": "Herr Kaya"},
     "partner.admit": {"partner": 3},
+    "partner.mute": {"partner": 3, "on": True},
+    "partner.mailed": {"partner": 4, "ok": True},
     "partner.state": {"partner": 3, "state": "connected"},
     "partner.quality": {"partner": 3, "rtt_ms": 12, "loss_pct": 0, "kbps": 800, "fps": 30},
     "invite.revoke": {"partner": 4},

@@ -97,6 +97,9 @@ class MediaEngine:
         self.media: RoomMedia | None = None
         self.calls: dict[str, Call] = {}
         self.gates: dict[int, Gate] = {}
+        #: Per partner: open unless the counsellor muted them; in front of their sound
+        #: wherever it goes (the display, other participants).
+        self.mutes: dict[int, Gate] = {}
         #: The counsellor's switches for the room's own camera and microphone.
         self.room_gates = {"video": Gate(), "audio": Gate()}
         self.ended: dict[str, str] = {}  # resource -> why it ended (for the partner's page)
@@ -144,11 +147,20 @@ class MediaEngine:
         self._update_gates()
         return gate
 
+    def mute_gate(self, partner: int) -> Gate:
+        """The gate of a partner's sound: closed while the counsellor mutes them."""
+        gate = self.mutes.setdefault(partner, Gate())
+        self._update_gates()
+        return gate
+
     def _update_gates(self, *events) -> None:
         state = self.link.state
         self.room_gates["video"].open = state.camera_on
         self.room_gates["audio"].open = state.mic_on
         allowed = {p.id for p in state.partners if p.media_allowed}
+        muted = {p.id for p in state.partners if p.muted}
+        for partner, gate in self.mutes.items():
+            gate.open = partner not in muted
         for partner, gate in self.gates.items():
             was = gate.open
             gate.open = partner in allowed and not state.privacy and state.phase in (
@@ -366,7 +378,10 @@ class MediaEngine:
                     await pc.close()
                     raise SignalingError(415, f"The display must accept {source.codec}.")
         for track in source.incoming.values():
-            gated = GatedTrack(self.relay.subscribe(track), call.gate)
+            heard = self.relay.subscribe(track)
+            if track.kind == "audio":  # the counsellor's mute, in front of the consent gate
+                heard = GatedTrack(heard, self.mute_gate(partner))
+            gated = GatedTrack(heard, call.gate)
             call.sent.append(gated)
             sender = pc.addTrack(gated)
             if track.kind == "video" and source.video_receiver is not None:
@@ -458,4 +473,6 @@ class MediaEngine:
             else:
                 sent = sum(t.passed for t in call.sent if t.kind == "video")
                 entry["to_viewers" if call.viewer else "to_display"] += sent
+                heard = sum(t.passed for t in call.sent if t.kind == "audio")
+                entry["audio_out"] = entry.get("audio_out", 0) + heard
         return out
