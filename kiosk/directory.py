@@ -171,32 +171,41 @@ def check_contact(values: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def read_csv(data: str) -> list[dict[str, Any]]:
-    """Every row of a directory CSV, checked; CommandError ``row N: …`` at the first bad one."""
+def read_csv(data: str, max_errors: int = 50) -> list[dict[str, Any]]:
+    """Every row of a directory CSV, checked; CommandError naming every bad row (``row N:
+    …``, one a line, the first ``max_errors`` of them) when any is bad."""
     reader = csv.DictReader(io.StringIO(data.lstrip("\ufeff"), newline=""))
     missing = [f for f in CSV_FIELDS if f not in (reader.fieldnames or [])]
     if missing:
         raise CommandError("schema", f"row 1: the header lacks the column(s) "
                                      f"{', '.join(missing)} (needs {','.join(CSV_FIELDS)})")
-    rows, emails, types = [], {}, {}
+    rows, emails, types, errors = [], {}, {}, []
     for row in reader:
         number = reader.line_num
         if None in row:
-            raise CommandError("schema", f"row {number}: more fields than the header names")
+            errors.append(f"row {number}: more fields than the header names")
+            continue
         if not any((v or "").strip() for v in row.values()):
             continue
         try:
             clean = check_contact(row)
         except CommandError as exc:
-            raise CommandError("schema", f"row {number}: {exc.message}") from None
+            errors.append(f"row {number}: {exc.message}")
+            continue
         if clean["email"] in emails:
-            raise CommandError("schema", f"row {number}: 'email' {clean['email']} is already "
-                                         f"in row {emails[clean['email']]}")
+            errors.append(f"row {number}: 'email' {clean['email']} is already in row "
+                          f"{emails[clean['email']]}")
+            continue
         if types.setdefault(clean["agency"], clean["agency_type"]) != clean["agency_type"]:
-            raise CommandError("schema", f"row {number}: 'agency_type' of {clean['agency']} "
-                                         f"differs from an earlier row")
+            errors.append(f"row {number}: 'agency_type' of {clean['agency']} differs from an "
+                          f"earlier row")
+            continue
         emails[clean["email"]] = number
         rows.append(clean)
+    if errors:
+        more = len(errors) - max_errors
+        raise CommandError("schema", "\n".join(errors[:max_errors])
+                           + (f"\n… and {more} more" if more > 0 else ""))
     return rows
 
 

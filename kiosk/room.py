@@ -179,14 +179,20 @@ class Room:
 
     async def _connect_site(self) -> None:
         """Join the site service (partner directory and ringing) as this room."""
+        from .exceptions import ConfigError
         from .site import site_keyring
         from .site_link import SiteLink
 
         cfg = self.config
-        keys = site_keyring(cfg.site_keys_dir).client(cfg.site_key)
+        keyring = site_keyring(cfg.site_keys_dir)
+        keys = keyring.client(cfg.site_key)
+        try:  # the site's admin key, where the room holds it: /admin edits the directory
+            admin = keyring.client("admin")
+        except (ConfigError, OSError):
+            admin = None
         self.site_link = SiteLink(self.link, cfg.site_router, cfg.site_pub,
                                   room_id=cfg.room_id, room_name=cfg.room_name, keys=keys,
-                                  context=self.context, silence=cfg.silence)
+                                  context=self.context, silence=cfg.silence, admin_keys=admin)
         await self.site_link.start()
         self.link.site = self.site_link
 

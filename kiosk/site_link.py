@@ -17,16 +17,24 @@ For a view::
     reply = await site.ring(counsellor="Frau Beispiel", topic="Arbeit", agency=2)
     site.rings                             # this room's rings (status, declines, reason)
     await site.cancel(reply.data["id"])
+
+When the room also holds the site's admin key (``kiosk demo``, or a room PC the
+site's operator gave it to), ``site.admin`` is true and :meth:`SiteLink.manage`
+sends the directory's admin commands for /admin. :meth:`SiteLink.complete` fills
+a handout contact's mail and phone from the directory (see
+:func:`kiosk.contacts.add_directory`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
 import zmq.asyncio
 
+from . import contacts as handout
 from .client import CommandClient
 from .exceptions import BusError, CommandError
 from .keys import ClientKeys
@@ -43,25 +51,62 @@ class SiteLink:
 
     def __init__(self, room: RoomLink, router: str, pub: str, *, room_id: str, room_name: str,
                  keys: ClientKeys | None, context: zmq.asyncio.Context | None = None,
-                 silence: float = 5.0) -> None:
+                 silence: float = 5.0, admin_keys: ClientKeys | None = None) -> None:
         self.room = room
         self.room_id, self.room_name = room_id, room_name
         self.state = SiteState()
         self.mirror = Mirror(self.state, router, pub, prefix="site/", context=context,
                              silence=silence, keys=keys)
         self.client = CommandClient(router, role="room", context=context, keys=keys)
+        self.admin_client = (CommandClient(router, role="admin", context=context,
+                                           keys=admin_keys) if admin_keys else None)
         self._connecting: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
         self.state.param.watch(self._on_rings, "rings")
 
     async def start(self, wait: float | None = 5.0) -> None:
         await self.mirror.start(wait=wait)
+        handout.add_directory(self.complete)
 
     async def close(self) -> None:
+        handout.remove_directory(self.complete)
         for task in list(self._tasks):
             task.cancel()
         await self.mirror.close()
         await self.client.close()
+        if self.admin_client is not None:
+            await self.admin_client.close()
+
+    @property
+    def admin(self) -> bool:
+        """Whether this room may manage the directory (it holds the site's admin key)."""
+        return self.admin_client is not None
+
+    async def manage(self, name: str, /, **args: Any) -> Reply:
+        """One of the site's admin commands (``directory.import``, ``contact.save`` …);
+        the reply. An ack returns once this room's mirror shows the change."""
+        if self.admin_client is None:
+            raise CommandError("role", "this room holds no admin key of the site")
+        reply = await self.admin_client.request(name, args)
+        if reply.ok and self.state.synced:
+            await self.mirror.caught_up(reply.seq)
+        return reply
+
+    def complete(self, contact: handout.Contact) -> handout.Contact:
+        """A handout contact with mail and phone from the directory: the person's own
+        entry at that agency, else the agency's first contact (the client's way in)."""
+        agency = next((a for a in self.state.agencies.values() if a.name == contact.agency),
+                      None)
+        if agency is None:
+            return contact
+        people = [c for c in self.state.contacts.values() if c.agency == agency.id]
+        found = next((c for c in people if c.name == contact.name), None)
+        found = found or (min(people, key=lambda c: c.id) if people else None)
+        if found is None:
+            return contact
+        return dataclasses.replace(contact, email=contact.email or found.email,
+                                   phone=contact.phone or found.phone,
+                                   agency_type=contact.agency_type or agency.type)
 
     @property
     def rings(self) -> list[Ring]:

@@ -124,7 +124,7 @@ class RoomView(pn.viewable.Viewer):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self._watchers: list[param.parameterized.Watcher] = []
+        self._watchers: list[tuple[param.Parameterized, param.parameterized.Watcher]] = []
         self._pending: set[asyncio.Task] = set()
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(lambda ctx: self.detach())
@@ -133,8 +133,10 @@ class RoomView(pn.viewable.Viewer):
     def state(self):
         return self.link.state
 
-    def watch_state(self, fn: Callable[..., None], *names: str) -> None:
-        """Call ``fn`` on changes of the shared state, for this session's lifetime.
+    def watch_state(self, fn: Callable[..., None], *names: str,
+                    on: param.Parameterized | None = None) -> None:
+        """Call ``fn`` on changes of the shared state (or of another shared model ``on``,
+        e.g. the site's mirror), for this session's lifetime.
 
         Views with a ``defer`` render at most once per ``defer`` seconds, after
         the client's screens have been patched.
@@ -159,13 +161,14 @@ class RoomView(pn.viewable.Viewer):
                 return
             due.append(loop.call_later(self.defer, safe))
 
-        self._watchers.append(self.state.param.watch(
-            later if self.defer else safe, list(names), precedence=self.precedence))
+        model = self.state if on is None else on
+        self._watchers.append((model, model.param.watch(
+            later if self.defer else safe, list(names), precedence=self.precedence)))
 
     def detach(self) -> None:
         """Stop following the shared state (the browser session ended)."""
-        for watcher in self._watchers:
-            self.state.param.unwatch(watcher)
+        for model, watcher in self._watchers:
+            model.param.unwatch(watcher)
         self._watchers = []
 
     def act(self, name: str, /, *, then: Callable[[], None] | None = None, **args) -> None:
