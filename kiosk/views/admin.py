@@ -13,6 +13,7 @@ import panel as pn
 
 from ..state import Device
 from .base import STYLES, RoomView, alert_text, escape, local_time, sign_out
+from .directory_admin import DirectoryAdminPanel
 from .itemlist import ItemList
 
 KIND_LABELS = {"touch": "Touchscreen", "display": "Zweite Anzeige", "tablet": "Tablet",
@@ -89,12 +90,13 @@ class AdminView(RoomView):
         self._tablets = ItemList(on_action=self._on_tablet, sizing_mode="stretch_width",
                                  css_classes=["admin-tablets"], empty="Kein Tablet gekoppelt.")
         self._error = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=css)
+        self._directory = DirectoryAdminPanel(self)
         self._layout = pn.Column(
             pn.Row(self._header, sign_out(), sizing_mode="stretch_width"), self._alerts,
             self._error,
             pn.pane.HTML("<h2>Geräte</h2>", stylesheets=css), self._devices,
             pn.pane.HTML("<h2>Tablets</h2>", stylesheets=css),
-            pn.Row(self._pair, self._cancel), self._offer, self._tablets,
+            pn.Row(self._pair, self._cancel), self._offer, self._tablets, self._directory,
             sizing_mode="stretch_width", styles={"padding": "1.5rem 2rem"})
         self.watch_state(self._render_devices, "devices", "room_name", "synced")
         self.watch_state(self._render_tablets, "tablets", "pairing")

@@ -20,10 +20,14 @@ from ..state import is_poor
 from .appointments import AppointmentPanel
 from .base import STYLES, RoomView, alert_text, escape, sign_out
 from .chips import Chips
+from .directory import DirectoryPanel
 from .itemlist import ItemList
 
 CONSENT_LABELS = {"pending": "Zustimmung erfragt", "granted": "zugestimmt",
                   "declined": "abgelehnt", "withdrawn": "zurückgezogen"}
+LINK_MAIL_LABELS = {"sending": " · Link-E-Mail wird gesendet",
+                    "sent": " · Link per E-Mail gesendet",
+                    "failed": " · Link-E-Mail fehlgeschlagen"}
 STATE_LABELS = {"invited": "eingeladen", "lobby": "im Warteraum", "connected": "verbunden",
                 "reconnecting": "verbindet neu", "gone": "nicht mehr da"}
 def quality_text(q: dict[str, int] | None) -> str:
@@ -127,6 +131,7 @@ class ControlView(RoomView):
         def field(name: str, label: str, **kw):
             return pn.widgets.TextInput.from_param(self.param[name], name=label,
                                                    description=None, **kw)
+        self._directory = DirectoryPanel(self)
         self._partner_form = pn.Column(
             pn.pane.HTML("<h2>Partner per Video</h2>", stylesheets=[STYLES]),
             pn.Row(field("partner_name", "Name"), field("partner_agency", "Stelle"),
@@ -137,7 +142,8 @@ class ControlView(RoomView):
             pn.Row(field("partner_purpose", "Warum (sieht die Klient:in)",
                          sizing_mode="stretch_width"), self._ask, self._invite,
                    sizing_mode="stretch_width"),
-            self._link, self._bot, self._partners, sizing_mode="stretch_width")
+            self._link, self._bot, self._partners, self._directory,
+            sizing_mode="stretch_width")
         self._editor = pn.Column(
             pn.pane.HTML("<h2>Notizen</h2>", stylesheets=[STYLES]),
             pn.pane.HTML("<h2>Themen</h2>", stylesheets=[STYLES]), self._topics,
@@ -202,6 +208,7 @@ class ControlView(RoomView):
         self._mic.label = "Mikrofon stumm" if s.mic_on else "Mikrofon an"
         self._editor.visible = s.phase in ("consulting", "wrap_up")
         self._appointments.show(not self._editor.visible)
+        self._directory.show(s.phase == "consulting")
         self._topics.selected = list(s.topics)
         mailed = (s.summary_mail or {}).get("status")
         self._summary.visible = s.phase in ("consulting", "wrap_up", "survey")
@@ -291,9 +298,14 @@ class ControlView(RoomView):
                                  + quality_text(self.state.quality.get(p.id)),
              "badge": STATE_LABELS[p.state] if p.is_client else
                       f"{CONSENT_LABELS[p.consent]} · {STATE_LABELS[p.state]}"
-                      + (" · zugelassen" if p.admitted else ""),
+                      + (" · zugelassen" if p.admitted else "")
+                      + LINK_MAIL_LABELS.get(p.link_mail, "")
+                      + (" · stumm" if p.muted else ""),
              "actions": ([{"action": "admit", "label": "Zulassen", "kind": "success"}]
                          if not p.admitted and p.state in ("lobby", "connected") else [])
+                        + ([{"action": "unmute" if p.muted else "mute",
+                             "label": "Ton an" if p.muted else "Stumm"}]
+                           if p.state != "gone" else [])
                         + [{"action": "remove", "label": "Auflegen"}]}
             for p in self.state.partners]
 
@@ -304,6 +316,8 @@ class ControlView(RoomView):
             self.act("partner.remove", partner=partner_id)
         elif action == "admit":
             self.act("partner.admit", partner=partner_id)
+        elif action in ("mute", "unmute"):
+            self.act("partner.mute", partner=partner_id, on=action == "mute")
 
     def _on_bot(self, event) -> None:
         if self._bot_target and self.link.simulate_partner is not None:
