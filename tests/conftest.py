@@ -174,10 +174,10 @@ TEST_PASSWORD = "test-passwort-123"
 class ThreadedRoom:
     """A whole room (controller, bus, pages) on its own loop in a thread."""
 
-    def __init__(self, config: RoomConfig) -> None:
+    def __init__(self, config: RoomConfig, site=None) -> None:
         self.config = config
         self.loop = asyncio.new_event_loop()
-        self.room = Room(config)
+        self.room = Room(config, site=site)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._cookies: list[dict] | None = None
 

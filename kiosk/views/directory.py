@@ -92,7 +92,8 @@ class DirectoryPanel(pn.viewable.Viewer):
         heading = pn.pane.HTML("<h2>Partner aus dem Verzeichnis</h2>", stylesheets=css,
                                css_classes=["directory-heading"])
         self._language = pn.widgets.Select.from_param(self.param.language, name="Sprache",
-                                                      description=None, width=160)
+                                                      description=None, width=160,
+                                                css_classes=["directory-language"])
         if self.site is None:
             self._info.object = (
                 "<p class='notice' role='status'>Für diesen Raum ist kein Partnernetz "
@@ -104,6 +105,7 @@ class DirectoryPanel(pn.viewable.Viewer):
             heading,
             pn.Row(pn.widgets.Select.from_param(self.param.topic, name="Thema",
                                                 description=None,
+                                                css_classes=["directory-topic"],
                                                 options={"alle Themen": "",
                                                          **{t: t for t in TOPICS}}),
                    self._language,

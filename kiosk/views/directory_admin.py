@@ -32,7 +32,7 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
                             doc="The contact being edited; None: a new one.")
     agency = param.String(default="", doc="Agency's name.")
     agency_type = param.Selector(objects=["", *AGENCY_TYPES], default="", doc="Kind of agency.")
-    name = param.String(default="", doc="Contact's name.")
+    person = param.String(default="", doc="Contact's name (``name`` is every Parameterized's).")
     role = param.String(default="", doc="Contact's function.")
     languages = param.String(default="de", doc="Language codes, e.g. de;en;ar.")
     topics = param.String(default="", doc="Topics separated by ';'.")
@@ -74,7 +74,8 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
     def _editor(self, css: list[str]) -> list[Any]:
         def field(name: str, label: str, **kw: Any) -> pn.widgets.TextInput:
             return pn.widgets.TextInput.from_param(self.param[name], name=label,
-                                                   description=None, **kw)
+                                                   description=None,
+                                                   css_classes=[f"directory-{name}"], **kw)
         self._form_title = pn.pane.HTML("<h3>Neuer Kontakt</h3>", stylesheets=css)
         save = pn.widgets.Button(label="Kontakt speichern", color="primary", height=48)
         save.on_click(lambda e: self._save())
@@ -84,14 +85,14 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
                                                height=48, disabled=True)
         self._set_password.on_click(lambda e: self._password())
         self._upload = pn.widgets.FileInput(accept=".csv,text/csv", multiple=False,
-                                            name="CSV-Datei importieren")
+                                            label="CSV-Datei importieren")
         self._upload.param.watch(self._import, "value")
         self._download = pn.widgets.FileDownload(callback=self._export, filename="partner.csv",
                                                  label="Verzeichnis als CSV herunterladen",
                                                  height=48, embed=False)
         return [
             self._status, self._list, self._form_title,
-            pn.Row(field("name", "Name"), field("role", "Funktion"), field("agency", "Stelle"),
+            pn.Row(field("person", "Name"), field("role", "Funktion"), field("agency", "Stelle"),
                    pn.widgets.Select.from_param(
                        self.param.agency_type, name="Art der Stelle", description=None,
                        options={"– bitte wählen –": "", **{t: t for t in AGENCY_TYPES}}),
@@ -103,7 +104,8 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
                    save, new, sizing_mode="stretch_width"),
             pn.Row(pn.widgets.PasswordInput.from_param(self.param.password,
                                                        name="Passwort für die Partnerkonsole",
-                                                       description=None),
+                                                       description=None,
+                                                       css_classes=["directory-password"]),
                    self._set_password),
             pn.pane.HTML("<h3>CSV-Datei</h3><p>Spalten: " + ", ".join(FIELDS) + ". Eine "
                          "Datei wird ganz oder gar nicht übernommen.</p>", stylesheets=css),
@@ -132,10 +134,10 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
                                f"{'alert' if error else 'status'}'>{lines}</p>")
 
     # -- acting ----------------------------------------------------------------------
-    def _send(self, name: str, done: Any = None, **args: Any) -> None:
+    def _send(self, command: str, done: Any = None, /, **args: Any) -> None:
         async def run() -> None:
             try:
-                reply = await self.site.manage(name, **args)
+                reply = await self.site.manage(command, **args)
             except BusError:
                 self._say("Das Partnernetz antwortet nicht. Bitte erneut versuchen.", error=True)
                 return
@@ -152,7 +154,7 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
         if action == "edit":
             agency = self.site.state.agencies.get(contact.agency)
             self.param.update(edit_id=contact.id, agency=agency.name if agency else "",
-                              agency_type=agency.type if agency else "", name=contact.name,
+                              agency_type=agency.type if agency else "", person=contact.name,
                               role=contact.role, languages=";".join(contact.languages),
                               topics=";".join(contact.topics), email=contact.email,
                               phone=contact.phone, hours=contact.hours, password="")
@@ -163,13 +165,13 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
                        id=contact.id)
 
     def _clear(self) -> None:
-        self.param.update(edit_id=None, agency="", agency_type="", name="", role="",
+        self.param.update(edit_id=None, agency="", agency_type="", person="", role="",
                           languages="de", topics="", email="", phone="", hours="", password="")
         self._form_title.object = "<h3>Neuer Kontakt</h3>"
         self._set_password.disabled = True
 
     def _save(self) -> None:
-        args = {f: getattr(self, f) for f in FIELDS}
+        args = {f: getattr(self, "person" if f == "name" else f) for f in FIELDS}
         if self.edit_id is not None:
             args["id"] = self.edit_id
 
@@ -181,7 +183,7 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
     def _password(self) -> None:
         if self.edit_id is None:
             return
-        who = self.name
+        who = self.person
         self._send("account.set", lambda r: (self._say(f"Passwort für {who} gesetzt."),
                                              setattr(self, "password", "")),
                    contact=self.edit_id, password=self.password)
