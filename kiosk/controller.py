@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import secrets
 import sqlite3
 import uuid
@@ -21,7 +20,7 @@ from . import commands, retention
 from .appointments import AppointmentCommands
 from .exceptions import CommandError
 from .health import HealthCommands
-from .messages import Command, Reply, Update
+from .messages import Command, KeyedLog, Reply, Update
 from .pairing import PairingCommands
 from .partners import Changes, PartnerCommands
 from .retention import RetentionPolicy
@@ -38,17 +37,15 @@ CREATES = frozenset({"session.start", "note.add", "step.add", "consent.request",
                      "partner.invite"})
 
 
-class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffCommands,
-                     AppointmentCommands, VisitCommands, SummaryCommands):
+class RoomController(KeyedLog, PartnerCommands, HealthCommands, PairingCommands,
+                     StaffCommands, AppointmentCommands, VisitCommands, SummaryCommands):
     """Validates commands, persists them, and keeps the keyed state to publish."""
 
     def __init__(self, store: Store, room_id: str, room_name: str, *,
                  retention: RetentionPolicy | None = None) -> None:
         self.store = store
         self.retention = retention or RetentionPolicy()
-        self.epoch = os.urandom(8)
-        self.seq = 0
-        self.kv: dict[str, Update] = {}
+        KeyedLog.__init__(self)
         self.state = RoomState(room_id=room_id, room_name=room_name)
         self._handlers: dict[str, Callable[[dict[str, Any]], Changes]] = {
             **self.health_handlers(),
@@ -123,10 +120,6 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
         for key, value in self.state.to_updates().items():
             self._publishable(key, value)
 
-    def snapshot(self, prefix: str = "") -> list[Update]:
-        """Every current key under ``prefix``, for a newcomer."""
-        return [u for k, u in sorted(self.kv.items()) if k.startswith(prefix)]
-
     # -- writing ---------------------------------------------------------
     def handle(self, cmd: Command) -> tuple[Reply, list[Update]]:
         """Check and apply one command; return the reply and the updates to publish."""
@@ -150,15 +143,6 @@ class RoomController(PartnerCommands, HealthCommands, PairingCommands, StaffComm
         updates = [self._publishable(key, value) for key, value in changes]
         self.state.apply(changes)
         return updates
-
-    def _publishable(self, key: str, value: Any) -> Update:
-        self.seq += 1
-        update = Update(key, self.seq, self.epoch, value)
-        if value is None:
-            self.kv.pop(key, None)
-        else:
-            self.kv[key] = update
-        return update
 
     def _key(self, *parts: object) -> str:
         return room_key(self.state.room_id, *parts)

@@ -11,6 +11,7 @@ Wire format, after zguide's Clone pattern (kvmsg):
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 import uuid
@@ -164,3 +165,27 @@ class Update:
     @property
     def is_heartbeat(self) -> bool:
         return self.key == HEARTBEAT_KEY
+
+
+class KeyedLog:
+    """The server side of the Clone pattern: the current value of every key, each
+    change numbered in sequence within one epoch (a fresh one per start)."""
+
+    def __init__(self) -> None:
+        self.epoch = os.urandom(8)
+        self.seq = 0
+        self.kv: dict[str, Update] = {}
+
+    def _publishable(self, key: str, value: Any) -> Update:
+        """Number one change and keep it (a None value deletes the key)."""
+        self.seq += 1
+        update = Update(key, self.seq, self.epoch, value)
+        if value is None:
+            self.kv.pop(key, None)
+        else:
+            self.kv[key] = update
+        return update
+
+    def snapshot(self, prefix: str = "") -> list[Update]:
+        """Every current key under ``prefix``, for a newcomer."""
+        return [u for k, u in sorted(self.kv.items()) if k.startswith(prefix)]

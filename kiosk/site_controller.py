@@ -29,7 +29,6 @@ nothing and its reply says why (codes ``schema``, ``role``, ``state``,
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,7 +38,7 @@ from .commands import MISSING, Arg, Spec, choice, device_id, email_address, inte
 from .directory import CONTACT_FIELDS, Directory
 from .exceptions import CommandError
 from .keys import BusPolicy
-from .messages import Command, Reply, Update
+from .messages import Command, KeyedLog, Reply, Update
 from .presence import Presence
 from .ringing import Rings
 from .site_state import DECLINE_REASONS, STATUSES, site_key
@@ -129,7 +128,7 @@ def check(name: str, role: str, args: dict[str, Any]) -> tuple[Spec, dict[str, A
     return spec, spec.validate(args)
 
 
-class SiteController:
+class SiteController(KeyedLog):
     """Validates site commands, keeps directory (SQLite), presence and rings (memory)."""
 
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -137,9 +136,7 @@ class SiteController:
         self.directory = Directory(store)
         self.presence = Presence(clock)
         self.rings = Rings(clock)
-        self.epoch = os.urandom(8)
-        self.seq = 0
-        self.kv: dict[str, Update] = {}
+        KeyedLog.__init__(self)
         self._handlers: dict[str, Callable[[dict[str, Any]], Result]] = {
             "ping": lambda args: [],
             "ring.start": self._ring_start,
@@ -165,10 +162,6 @@ class SiteController:
             self._publishable(key, value)
 
     # -- the Clone pattern's server side (what BusServer calls) --------------------
-    def snapshot(self, prefix: str = "") -> list[Update]:
-        """Every current key under ``prefix``, for a newcomer."""
-        return [u for k, u in sorted(self.kv.items()) if k.startswith(prefix)]
-
     def handle(self, cmd: Command) -> tuple[Reply, list[Update]]:
         """Check and apply one command; return the reply and the updates to publish."""
         try:
@@ -184,15 +177,6 @@ class SiteController:
         """Expire silent partners and rings past their time (the bus calls this often)."""
         changes = self.presence.expire() + self.rings.expire()
         return [self._publishable(key, value) for key, value in changes]
-
-    def _publishable(self, key: str, value: Any) -> Update:
-        self.seq += 1
-        update = Update(key, self.seq, self.epoch, value)
-        if value is None:
-            self.kv.pop(key, None)
-        else:
-            self.kv[key] = update
-        return update
 
     # -- directory -----------------------------------------------------------------
     def _directory_changes(self) -> Changes:
