@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -135,6 +136,10 @@ def test_sign_in_status_presence_and_the_rate_limit(net, new_page, axe_source):
     assert codes == [403] * 4
     code, text, headers = post(url, {"email": MAX, "password": net.site.demo_password})
     assert code == 429 and "Zu viele" in text and headers["Retry-After"] == "60"
+    # Signing out ends the presence at once, and the page asks for a sign-in again.
+    page.get_by_role("button", name="Abmelden").click()
+    expect(page.get_by_role("heading", name="Anmelden")).to_be_visible()
+    eventually(lambda: net.status(MAX_ID) is None)
 
 
 def test_a_ring_shows_room_counsellor_topic_and_a_decline_reaches_the_room(net, new_page):
@@ -296,3 +301,50 @@ def test_foreign_origins_and_forged_cookies_are_refused(net):
         csp = r.headers["Content-Security-Policy"]
         assert "script-src 'self';" in csp and "unsafe-inline" not in csp
         assert "frame-ancestors 'none'" in csp and r.headers["Referrer-Policy"] == "no-referrer"
+
+
+def _console_of(run, data_dir: Path, timeout: float = 20.0) -> str:
+    """The console URL a running ``kiosk`` wrote into site.json, once it answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert run.proc.poll() is None, run.proc.communicate()[1]
+        try:
+            url = json.loads((data_dir / "site.json").read_text(encoding="utf-8"))["console"]
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if 'action="/partner"' in r.read().decode():
+                    return url
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the partner console did not answer")
+
+
+def test_kiosk_demo_and_serve_site_serve_the_console(data_dir, tmp_path):
+    from test_cli import Running
+
+    from kiosk.room import free_port
+    from kiosk.site import site_keyring
+
+    port = free_port()
+    run = Running("demo", "--port", str(port), "--data-dir", str(data_dir))
+    try:
+        run.wait_healthy(f"http://localhost:{port}/healthz")  # started, Ctrl-C handled
+        url = _console_of(run, data_dir)
+    finally:
+        code, out, err = run.stop()
+    assert code == 0, err
+    assert f"{url} (partner console)" in out and "the password" in out
+
+    site_dir = tmp_path / "site"
+    site_keyring(site_dir / "site-keys").init()
+    port = free_port()
+    (tmp_path / "site.toml").write_text(
+        f'[site]\ndata_dir = "{site_dir}"\nrouter = "tcp://127.0.0.1:0"\n'
+        f'pub = "tcp://127.0.0.1:0"\nhttp_port = {port}\n', encoding="utf-8")
+    run = Running("serve", "--config", str(tmp_path / "site.toml"), "--site")
+    try:
+        assert _console_of(run, site_dir) == f"http://localhost:{port}/partner"
+    finally:
+        code, out, err = run.stop()
+    assert code == 0, err
+    assert f"http://localhost:{port}/partner (partner console)" in out
