@@ -99,7 +99,11 @@ class Site:
             self.store.close()
             raise
         self._maintenance = asyncio.create_task(self._checkpoints(), name="site-checkpoints")
-        await self._serve_console()
+        try:
+            await self._serve_console()
+        except BaseException:  # e.g. its port is taken: nothing stays open
+            await self.stop()
+            raise
         self._write_runtime()
 
     async def _serve_console(self) -> None:
