@@ -49,9 +49,10 @@ def staff_cookie(room_id: str) -> str:
     return f"kiosk_staff_{room_id}"
 
 
-def cookie_secret(data_dir: Path) -> str:
-    """The room's cookie secret, made once and kept in the data dir (owner only)."""
-    path = Path(data_dir) / SECRET_FILE
+def cookie_secret(data_dir: Path, name: str = SECRET_FILE) -> str:
+    """The room's cookie secret (or another server's, in file ``name``), made once and
+    kept in the data dir (owner only)."""
+    path = Path(data_dir) / name
     try:
         return path.read_text(encoding="ascii").strip()
     except FileNotFoundError:

@@ -90,7 +90,8 @@ def demo(port: int, data_dir: Path) -> None:
     run_room(RoomConfig(data_dir=data_dir, http_port=port, bus_router="tcp://127.0.0.1:0",
                         bus_pub="tcp://127.0.0.1:0", demo=True),
              site=SiteConfig(data_dir=data_dir, router="tcp://127.0.0.1:0",
-                             pub="tcp://127.0.0.1:0", demo=True))
+                             pub="tcp://127.0.0.1:0", demo=True,
+                             http_port=0))  # a free port; the URL is printed
 
 
 @main.command()

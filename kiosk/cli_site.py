@@ -32,6 +32,8 @@ def echo_site(site: Site) -> None:
     """Print where a running site service listens (and, in a demo, how partners sign in)."""
     router, pub = site.endpoints
     click.echo(f"  site     {router} (commands) {pub} (updates)")
+    if site.console_url:
+        click.echo(f"  partners {site.console_url} (partner console)")
     if site.demo_password:
         click.echo(f"  partners sign in with their directory address and the password "
                    f"{site.demo_password} (new at each start)")

@@ -269,7 +269,7 @@ class SiteConfig:
     """How the site service runs (``kiosk serve --site``; ``kiosk demo`` runs one inside).
 
     Read from the ``[site]`` section of a TOML file: ``data_dir``, ``router``,
-    ``pub``, ``keys``, ``heartbeat``.
+    ``pub``, ``keys``, ``heartbeat``, ``http_address``, ``http_port``.
     """
 
     data_dir: Path = field(default_factory=default_data_dir)
@@ -284,9 +284,16 @@ class SiteConfig:
     """Seconds between the site's heartbeats."""
     demo: bool = False
     """Demo site: fresh keys at each start, the fictional district, demo passwords."""
+    http_address: str = "127.0.0.1"
+    """Address the partner console (``/partner``) listens on; loopback by default (put
+    a TLS proxy in front to reach it from the agencies)."""
+    http_port: int = 5010
+    """Port of the partner console; 0 picks a free one."""
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        if not 0 <= int(self.http_port) <= 65535:
+            raise ConfigError(f"site http port {self.http_port} is out of range")
         for name in ("router", "pub"):
             if not _ENDPOINT.match(getattr(self, name)):
                 raise ConfigError(f"site {name} {getattr(self, name)!r} is not a ZeroMQ "

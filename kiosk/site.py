@@ -69,6 +69,8 @@ class Site:
         #: In a demo: every demo partner's password (made anew each start).
         self.demo_password = ""
         self._maintenance: asyncio.Task | None = None
+        self.console: Any = None
+        self.console_server: Any = None
 
     @property
     def endpoints(self) -> tuple[str, str]:
@@ -97,7 +99,30 @@ class Site:
             self.store.close()
             raise
         self._maintenance = asyncio.create_task(self._checkpoints(), name="site-checkpoints")
+        try:
+            await self._serve_console()
+        except BaseException:  # e.g. its port is taken: nothing stays open
+            await self.stop()
+            raise
         self._write_runtime()
+
+    async def _serve_console(self) -> None:
+        """The partner console's page server: a console-role client over inproc."""
+        from .console import PartnerConsole
+        from .console_page import ConsoleServer
+
+        router, pub = self.bus.local_endpoints
+        self.console = PartnerConsole(router, pub, keys=None, context=self.context)
+        await self.console.start()
+        self.console_server = ConsoleServer(self.console, address=self.config.http_address,
+                                            port=self.config.http_port,
+                                            data_dir=self.config.data_dir)
+        self.console_server.start()
+
+    @property
+    def console_url(self) -> str:
+        """Where partners open their console (``/partner``); "" before start."""
+        return self.console_server.url if self.console_server is not None else ""
 
     def command(self, name: str, /, role: str = "admin", **args: Any) -> Any:
         """Run one command in this process and publish its updates; return the reply."""
@@ -129,13 +154,20 @@ class Site:
     def _write_runtime(self) -> None:
         router, pub = self.endpoints
         info = {"pid": os.getpid(), "bus": {"router": router, "pub": pub,
-                                            "keys": str(self.keyring.path.resolve())}}
+                                            "keys": str(self.keyring.path.resolve())},
+                "console": self.console_url}
         path = self.config.runtime_path
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
         tmp.replace(path)
 
     async def stop(self) -> None:
+        if self.console_server is not None:
+            await self.console_server.stop()
+            self.console_server = None
+        if self.console is not None:
+            await self.console.close()
+            self.console = None
         if self._maintenance is not None:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):

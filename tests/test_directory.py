@@ -151,7 +151,8 @@ def test_cli_speaks_to_a_running_site_over_its_bus(tmp_path):
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    site = Site(SiteConfig(data_dir=data, router="tcp://127.0.0.1:0", pub="tcp://127.0.0.1:0"))
+    site = Site(SiteConfig(data_dir=data, router="tcp://127.0.0.1:0", pub="tcp://127.0.0.1:0",
+                           http_port=0))
     asyncio.run_coroutine_threadsafe(site.start(), loop).result(30)
     try:
         source = tmp_path / "in.csv"

@@ -85,7 +85,8 @@ class Network:
     async def start(self) -> Network:
         site_keyring(self.tmp_path / "site" / "site-keys").init()
         self.site = Site(SiteConfig(data_dir=self.tmp_path / "site", router="tcp://127.0.0.1:0",
-                                    pub="tcp://127.0.0.1:0", heartbeat=0.2), clock=self.clock)
+                                    pub="tcp://127.0.0.1:0", heartbeat=0.2, http_port=0),
+                         clock=self.clock)
         await self.site.start()
         assert self.site.command("directory.import",
                                  csv=DEMO_DIRECTORY.read_text(encoding="utf-8")).ok
@@ -316,7 +317,7 @@ async def test_directory_and_accounts_survive_a_restart_and_mirrors_resynchronis
     router, pub = net.site.endpoints
     await net.site.stop()
     net.site = Site(SiteConfig(data_dir=net.tmp_path / "site", router=router, pub=pub,
-                               heartbeat=0.2), clock=net.clock)
+                               heartbeat=0.2, http_port=0), clock=net.clock)
     await net.site.start()
     await until(lambda: room.state.synced and room.mirror.resyncs >= 1, timeout=10)
     assert room.state.contacts == contacts
