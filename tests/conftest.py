@@ -7,12 +7,15 @@ ports never leak from one test into another.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import os
 import shutil
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import zmq
@@ -332,3 +335,38 @@ def axe_findings(page, source: str, impacts=("serious", "critical")) -> list[str
     }""")
     return [f"{v['impact']} {v['id']}: {v['help']} {v['nodes']}" for v in result
             if v["impact"] in impacts]
+
+
+class Mail(NamedTuple):
+    sender: str
+    to: list[str]
+    message: email.message.EmailMessage
+
+
+class Inbox:
+    """What an SMTP server started by a test (aiosmtpd) received."""
+
+    def __init__(self) -> None:
+        self.received: list[Mail] = []
+
+    @property
+    def mails(self) -> list[email.message.EmailMessage]:
+        return [m.message for m in self.received]
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.received.append(Mail(envelope.mail_from, envelope.rcpt_tos, email.message_from_bytes(
+            envelope.content, policy=email.policy.default)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on loopback: (its aiosmtpd controller, the Inbox)."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    inbox.port = controller.port
+    yield controller, inbox
+    controller.stop()

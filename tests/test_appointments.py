@@ -12,31 +12,15 @@ from urllib.parse import urlencode, urlsplit
 
 import icalendar
 import pytest
-from aiosmtpd.controller import Controller
 from conftest import ThreadedRoom, eventually
 
 from kiosk import appointments
 from kiosk.room import free_port
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.mails: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.mails.append(email.message_from_bytes(envelope.content,
-                                                   policy=email.policy.default))
-        return "250 OK"
-
-
 @pytest.fixture
-def inbox():
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    box.port = controller.port
-    yield box
-    controller.stop()
+def inbox(smtp):
+    return smtp[1]
 
 
 @pytest.fixture

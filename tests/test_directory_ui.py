@@ -3,14 +3,11 @@ signed-in partner consoles over the site bus, Chromium, and a real SMTP server."
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 import urllib.request
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from conftest import ThreadedRoom, eventually
 from playwright.sync_api import expect
 
@@ -18,7 +15,6 @@ from kiosk.client import CommandClient
 from kiosk.config import RoomConfig, SiteConfig
 from kiosk.keys import Keyring
 from kiosk.ringing import RING_TIMEOUT
-from kiosk.room import free_port
 from kiosk.site_state import Ring, SiteState
 from kiosk.views.directory import ring_text
 
@@ -29,23 +25,6 @@ JOBCENTER = 2
 SHOTS = Path(__file__).resolve().parent.parent / ".cache" / "screens"
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.mails: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.mails.append((envelope.rcpt_tos, msg))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
 
 
 class Clock:
@@ -192,7 +171,7 @@ def test_a_link_by_mail_reaches_the_contact_and_the_partner_can_be_muted(site_ro
     page = new_page(room.urls["control"])
     row(page, f"c{MAX_ID}").get_by_role("button", name="Link per E-Mail").click()
     eventually(lambda: inbox.mails, timeout=15)
-    to, msg = inbox.mails[0]
+    _, to, msg = inbox.received[0]
     assert to == [MAX]
     body = msg.get_body(("plain",)).get_content()
     link = re.search(r"http://\S+/join/\S+", body).group(0)

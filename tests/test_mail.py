@@ -8,6 +8,7 @@ import email.policy
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from conftest import Inbox
 
 from kiosk.config import RoomConfig
 from kiosk.exceptions import ConfigError, MailError
@@ -15,20 +16,8 @@ from kiosk.mail import MailConfig, message, send
 from kiosk.room import free_port
 
 
-class Inbox:
-    """What the test's SMTP server received."""
-
-    def __init__(self) -> None:
-        self.mails: list[tuple[str, list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.mails.append((envelope.mail_from, envelope.rcpt_tos, msg))
-        return "250 OK"
-
-
 @pytest.fixture
-def smtp():
+def smtp_login():
     inbox = Inbox()
 
     def check(server, session, envelope, mechanism, auth_data):
@@ -43,8 +32,8 @@ def smtp():
     controller.stop()
 
 
-def test_a_mail_with_an_attachment_reaches_the_server(smtp, tmp_path):
-    controller, inbox = smtp
+def test_a_mail_with_an_attachment_reaches_the_server(smtp_login, tmp_path):
+    controller, inbox = smtp_login
     secret = tmp_path / "smtp-password"
     secret.write_text("geheim-123\n")
     config = MailConfig(host="127.0.0.1", port=controller.port, starttls=False, user="raum-1",
@@ -54,7 +43,7 @@ def test_a_mail_with_an_attachment_reaches_the_server(smtp, tmp_path):
                   attachments=[("termin.ics", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
                                 "text/calendar")])
     assert send(config, msg) == f"127.0.0.1:{controller.port}"
-    (sender, rcpts, got), = inbox.mails
+    (sender, rcpts, got), = inbox.received
     assert sender == "beratung@agentur.example" and rcpts == ["klientin@example.org"]
     assert got["Subject"] == "Ihr Termin"
     assert "bis bald" in got.get_body(("plain",)).get_content()
@@ -63,8 +52,8 @@ def test_a_mail_with_an_attachment_reaches_the_server(smtp, tmp_path):
     assert attachment.get_content_type() == "text/calendar"
 
 
-def test_a_wrong_login_or_an_absent_server_is_a_clear_error(smtp, tmp_path):
-    controller, inbox = smtp
+def test_a_wrong_login_or_an_absent_server_is_a_clear_error(smtp_login, tmp_path):
+    controller, inbox = smtp_login
     secret = tmp_path / "smtp-password"
     secret.write_text("falsch")
     config = MailConfig(host="127.0.0.1", port=controller.port, starttls=False, user="raum-1",

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import email.message
-import email.policy
 import io
 import json
 
 import pypdf
 import pytest
-from aiosmtpd.controller import Controller
 from conftest import ThreadedRoom
 from playwright.sync_api import expect
 
@@ -135,27 +132,6 @@ def test_only_partners_who_took_part_are_contacts(controller):
 
 
 # -- in a running room: the kiosk, the mail, the print page ----------------------------------
-class Inbox:
-    """What the test's SMTP server received."""
-
-    def __init__(self) -> None:
-        self.mails: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.mails.append((envelope.rcpt_tos, msg))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    server = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    server.start()
-    yield server, inbox
-    server.stop()
-
-
 @pytest.fixture
 def mail_room(room_config, smtp):
     """A room whose mail goes to the test's SMTP server."""
@@ -214,7 +190,7 @@ def test_the_summary_mail_arrives_with_the_pdf_and_the_address_is_kept_nowhere(
     expect(kiosk.get_by_label("Ihre E-Mail-Adresse")).to_have_value("")
     kiosk.screenshot(path=str(tmp_path / "kiosk-summary.png"), full_page=True)
 
-    (rcpts, msg), = inbox.mails
+    (_, rcpts, msg), = inbox.received
     assert rcpts == [address]
     assert msg["Subject"].startswith("Zusammenfassung Ihres Beratungsgesprächs vom ")
     attachment, = msg.iter_attachments()
