@@ -282,7 +282,7 @@ class ConsoleServer:
              (r"/partner/logout", LogoutHandler, opts),
              (r"/partner/ws", PushHandler, opts),
              (r"/partner/(status|accept|decline)", ActionHandler, opts),
-             (r"/assets/(partner\.(?:js|css))", tornado.web.StaticFileHandler,
+             (r"/assets/(partner\.(?:js|css)|chime\.js)", tornado.web.StaticFileHandler,
               {"path": str(ASSETS)})],
             cookie_secret=cookie_secret(data_dir, SECRET_FILE), websocket_ping_interval=20)
         self.app.transforms.append(ConsoleHeaders)

@@ -13,17 +13,8 @@
     return audio;
   };
   const tone = () => {
-    const ctx = context(), at = ctx.currentTime;
-    for (const [freq, start] of [[880, 0], [660, 0.3]]) {
-      const osc = ctx.createOscillator(), gain = ctx.createGain();
-      osc.frequency.value = freq;
-      gain.gain.setValueAtTime(0.0001, at + start);
-      gain.gain.exponentialRampToValueAtTime(0.35, at + start + 0.02);
-      gain.gain.exponentialRampToValueAtTime(0.0001, at + start + 0.5);
-      osc.connect(gain).connect(ctx.destination);
-      osc.start(at + start);
-      osc.stop(at + start + 0.55);
-    }
+    const ctx = context();
+    kioskChime(ctx, 0.35);  // assets/chime.js
     document.body.dataset.tones = String(Number(document.body.dataset.tones || 0) + 1);
     $("sound-hint").textContent = ctx.state === "running"
       ? "Der Klingelton ist eingeschaltet."

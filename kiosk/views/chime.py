@@ -3,8 +3,12 @@ a client in the waiting room, a ringing call. Made with Web Audio: no sound file
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import param
 from panel.custom import JSComponent
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 class Chime(JSComponent):
@@ -12,24 +16,14 @@ class Chime(JSComponent):
 
     count = param.Integer(default=0, doc="Raise by one to sound the chime once.")
 
-    _esm = """
+    _esm = (ASSETS / "chime.js").read_text(encoding="utf-8") + """
     export function render({ model, el }) {
       el.setAttribute("aria-hidden", "true");
       el.dataset.chimes = "0";
       let last = model.count;
       const ring = () => {
         const ctx = new (window.AudioContext || window.webkitAudioContext)();
-        const at = ctx.currentTime;
-        for (const [freq, start] of [[880, 0], [660, 0.25]]) {
-          const osc = ctx.createOscillator(), gain = ctx.createGain();
-          osc.frequency.value = freq;
-          gain.gain.setValueAtTime(0.0001, at + start);
-          gain.gain.exponentialRampToValueAtTime(0.3, at + start + 0.02);
-          gain.gain.exponentialRampToValueAtTime(0.0001, at + start + 0.5);
-          osc.connect(gain).connect(ctx.destination);
-          osc.start(at + start);
-          osc.stop(at + start + 0.55);
-        }
+        kioskChime(ctx);
         setTimeout(() => ctx.close(), 1200);
         el.dataset.chimes = String(Number(el.dataset.chimes) + 1);
       };
