@@ -75,14 +75,23 @@ keys_dir_option = click.option(
 
 
 def _keyring(data_dir: Path, keys_dir: Path | None) -> Any:
+    """The room bus's keyring, or with ``kiosk keys --site`` the site bus's."""
+    group = click.get_current_context().parent
+    if group is not None and group.params.get("site"):
+        from .site import site_keyring
+
+        return site_keyring(keys_dir or data_dir / "site-keys")
     from .keys import Keyring
 
     return Keyring(keys_dir or data_dir / "keys")
 
 
 @click.group()
-def keys() -> None:
-    """The bus's CURVE keys: which devices may connect to the room controller."""
+@click.option("--site", is_flag=True, help="The site service's bus (directory, presence, "
+              "ringing; keys in <data dir>/site-keys) instead of the room's.")
+def keys(site: bool) -> None:
+    """The bus's CURVE keys: which devices may connect to the room controller (or, with
+    --site, which rooms, partner consoles and admins may connect to the site service)."""
 
 
 @keys.command("init")
@@ -115,8 +124,9 @@ def keys_list(keys_dir: Path | None, data_dir: Path) -> None:
 @keys.command("add")
 @click.argument("name")
 @click.option("--role", "bus_role", required=True,
-              type=click.Choice(["room", "operator", "agent", "viewer"]),
-              help="What the key may do on the bus.")
+              type=click.Choice(["room", "operator", "agent", "viewer", "console", "admin"]),
+              help="What the key may do on the bus (room bus: room, operator, agent, viewer; "
+                   "site bus: room, console, admin).")
 @keys_dir_option
 @data_dir_option
 def keys_add(name: str, bus_role: str, keys_dir: Path | None, data_dir: Path) -> None:

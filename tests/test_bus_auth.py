@@ -220,6 +220,20 @@ def test_keys_cli_provisions_lists_and_revokes(tmp_path):
     assert not (tmp_path / "keys" / "tuer-pc.key_secret").exists()
 
 
+def test_keys_cli_provisions_the_site_bus_with_its_own_roles(tmp_path):
+    run = CliRunner().invoke
+    data = ["--data-dir", str(tmp_path)]
+    result = run(main, ["keys", "--site", "init", *data])
+    assert result.exit_code == 0 and "made server, room, console, admin" in result.output
+    result = run(main, ["keys", "--site", "add", "raum-2", "--role", "room", *data])
+    assert result.exit_code == 0 and "site-keys/raum-2.key_secret" in result.output
+    refused = run(main, ["keys", "--site", "add", "tuer-pc", "--role", "agent", *data])
+    assert refused.exit_code != 0 and "must be one of" in refused.output
+    listing = run(main, ["keys", "--site", "list", *data]).output
+    assert "raum-2" in listing and "console" in listing and "tuer-pc" not in listing
+    assert not (tmp_path / "keys").exists()  # the room's keys are another folder
+
+
 async def test_known_key_round_trip_through_the_link(room, zctx):
     from kiosk.link import RoomLink
 
