@@ -14,7 +14,8 @@ Each of the calls:
   /join page by itself and joins ("Beitreten"); the counsellor admits and the kiosk
   consents (``partner.admit``, ``consent.answer`` over the room's link);
 * t2: the partner's tile is visible on /display (``Date.now()`` at the first animation
-  frame that shows it).
+  frame that shows it). Once the tile's video decodes frames, the counsellor hangs up
+  (``partner.remove``), and the console sets itself available again for the next call.
 
 Figures: ring shown (t1 - t0) and accept → tile (t2 - t_accept), p50 and p95, beside
 the room bus round trip (``ping`` over tcp with CURVE, the operator's key as ``kiosk
@@ -195,6 +196,9 @@ def bench(calls: int, pings_per_call: int) -> int:
                 t2 = display.wait_for_function(f"({DEEP_TILE})() && Date.now()",
                                                polling="raf", timeout=30_000).json_value()
                 joined.append(t2 - t_accept)
+                # Hang up once the tile plays: removed while /display still pulls, the
+                # next calls would start from a half-torn-down display (see its pulls).
+                wait_until(lambda: display.evaluate("window.kioskFramesDecoded()") > 0, 30)
                 rt.command("counsellor", "partner.remove", partner=partner.id)
                 display.wait_for_function(f"!({DEEP_TILE})()", timeout=30_000)
                 print(f"  call {i + 1:>3}: ring shown {shown[-1]:7.1f} ms, "
