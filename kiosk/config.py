@@ -339,3 +339,22 @@ def read_runtime(data_dir: Path) -> dict[str, Any]:
             f"'kiosk demo' or 'kiosk serve', or pass --data-dir / set {DATA_DIR_ENV}") from None
     except ValueError as exc:
         raise ConfigError(f"{path} is damaged: {exc}") from None
+
+
+def write_runtime(path: Path, info: dict) -> None:
+    """What a running room or site tells other processes (endpoints, keys, pid), written
+    whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), **info}, indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+def forget_runtime(path: Path) -> None:
+    """Remove the runtime file at stop, if this process wrote it."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        if info.get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import logging
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from .exceptions import BusError
 from .keys import ClientKeys
 from .messages import Reply
 from .mirror import Mirror
-from .ringing import RING_TIMEOUT
+from .ringing import seconds_left
 from .site_state import Ring, SiteState
 
 log = logging.getLogger(__name__)
@@ -53,16 +52,6 @@ class Page:
     token: str
     contact: int
     shown: dict[str, Ring] = field(default_factory=dict)
-
-
-def seconds_left(ring: Ring, now: dt.datetime | None = None) -> int:
-    """Seconds until the ring gives up, from its start time (wall clock, UTC)."""
-    try:
-        started = dt.datetime.fromisoformat(ring.started)
-    except ValueError:
-        return int(RING_TIMEOUT)
-    now = now or dt.datetime.now(dt.UTC)
-    return max(0, round(RING_TIMEOUT - (now - started).total_seconds()))
 
 
 def ended_note(ring: Ring | None, last: Ring, contact: int) -> str:

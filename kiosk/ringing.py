@@ -18,6 +18,7 @@ memory: a restarted site has none, and rooms and consoles resynchronise.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 import uuid
 from collections.abc import Callable
@@ -34,6 +35,17 @@ Changes = list[tuple[str, Any]]
 RING_TIMEOUT = 60.0
 #: Seconds an ended ring stays in the state, so that room and console see how it ended.
 RING_KEEP = 120.0
+
+
+def seconds_left(ring: Ring, now: dt.datetime | None = None) -> int:
+    """Seconds until a ringing call gives up, from its start time (wall clock, UTC), for
+    the countdowns on /control and the partner console."""
+    try:
+        started = dt.datetime.fromisoformat(ring.started)
+    except ValueError:
+        return int(RING_TIMEOUT)
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0, round(RING_TIMEOUT - (now - started).total_seconds()))
 
 
 class Rings:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
-import os
 import secrets
 import socket
 import time
@@ -21,7 +19,7 @@ from typing import Any
 import zmq.asyncio
 
 from .bus import BusServer
-from .config import RoomConfig, SiteConfig
+from .config import RoomConfig, SiteConfig, forget_runtime, write_runtime
 from .controller import RoomController
 from .keys import Keyring
 from .link import RoomLink
@@ -365,15 +363,11 @@ class Room:
 
     def _write_runtime(self) -> None:
         router, pub = self.endpoints
-        info = {"room_id": self.config.room_id, "pid": os.getpid(),
+        info = {"room_id": self.config.room_id,
                 "bus": {"router": router, "pub": pub,
                         "keys": str(self.keyring.path.resolve())}, "urls": self.urls,
                 "base_url": self.link.base_url if self.link else ""}
-        path = self.config.runtime_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
-        tmp.replace(path)
+        write_runtime(self.config.runtime_path, info)
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -404,9 +398,4 @@ class Room:
             await self.site.stop()
         if self._own_context:
             self.context.term()
-        try:
-            info = json.loads(self.config.runtime_path.read_text(encoding="utf-8"))
-            if info.get("pid") == os.getpid():
-                self.config.runtime_path.unlink()
-        except (OSError, ValueError):
-            pass
+        forget_runtime(self.config.runtime_path)

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from typing import Any
 import zmq.asyncio
 
 from .bus import BusServer
-from .config import SITE_RUNTIME_FILE, SiteConfig
+from .config import SITE_RUNTIME_FILE, SiteConfig, forget_runtime, write_runtime
 from .directory import DEMO_DIRECTORY, SITE_MIGRATIONS
 from .exceptions import ConfigError
 from .keys import Keyring
@@ -153,13 +152,9 @@ class Site:
 
     def _write_runtime(self) -> None:
         router, pub = self.endpoints
-        info = {"pid": os.getpid(), "bus": {"router": router, "pub": pub,
-                                            "keys": str(self.keyring.path.resolve())},
+        info = {"bus": {"router": router, "pub": pub, "keys": str(self.keyring.path.resolve())},
                 "console": self.console_url}
-        path = self.config.runtime_path
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
-        tmp.replace(path)
+        write_runtime(self.config.runtime_path, info)
 
     async def stop(self) -> None:
         if self.console_server is not None:
@@ -181,9 +176,4 @@ class Site:
             self.store = None
         if self._own_context:
             self.context.term()
-        try:
-            info = json.loads(self.config.runtime_path.read_text(encoding="utf-8"))
-            if info.get("pid") == os.getpid():
-                self.config.runtime_path.unlink()
-        except (OSError, ValueError):
-            pass
+        forget_runtime(self.config.runtime_path)

@@ -10,7 +10,6 @@ site, it says so and leaves the link invitation of the partner form.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import panel as pn
@@ -19,7 +18,7 @@ import param
 from ..agencies import AGENCY_TYPES, TOPICS
 from ..directory import Contact
 from ..exceptions import BusError
-from ..ringing import RING_TIMEOUT
+from ..ringing import RING_TIMEOUT, seconds_left
 from ..site_state import Ring
 from .base import STYLES, escape
 from .itemlist import ItemList
@@ -30,16 +29,6 @@ PRESENCE_LABELS = {"available": "Verfügbar", "busy": "Beschäftigt", "away": "A
 PRESENCE_ORDER = {"available": 0, "busy": 1, "away": 2, None: 3}
 #: Why a partner declined, in German.
 DECLINE_LABELS = {"busy": "keine Zeit", "not_our_matter": "nicht zuständig"}
-
-
-def seconds_left(ring: Ring, now: dt.datetime | None = None) -> int:
-    """Seconds until a ringing call gives up (from its start, by the wall clock)."""
-    try:
-        started = dt.datetime.fromisoformat(ring.started)
-    except ValueError:
-        return int(RING_TIMEOUT)
-    now = now or dt.datetime.now(dt.UTC)
-    return max(0, int(RING_TIMEOUT - (now - started).total_seconds()))
 
 
 def ring_text(ring: Ring, contacts: dict[int, Contact]) -> str:
