@@ -239,6 +239,9 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           "Close whatever runs and return the room to idle."),
     _spec("note.add", COUNSELLOR, IN_TALK, "Write a note, visible to the client or internal.",
           text=Arg(text(4000)), visible=Arg(boolean, default=False)),
+    _spec("note.draft", COUNSELLOR, IN_TALK, "The visible note being typed, shown to the "
+          "client as it is typed (not stored; an empty text clears it).",
+          text=Arg(text(4000, min_len=0))),
     _spec("note.update", COUNSELLOR, IN_TALK, "Change a note's text or visibility.",
           id=NOTE_ID, text=Arg(text(4000), default=None), visible=Arg(boolean, default=None)),
     _spec("note.delete", COUNSELLOR, IN_TALK, "Remove a note.", id=NOTE_ID),

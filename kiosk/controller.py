@@ -63,6 +63,7 @@ class RoomController(KeyedLog, PartnerCommands, HealthCommands, PairingCommands,
             "session.topics": self._session_topics,
             "room.reset": self._to_idle,
             "note.add": self._note_add,
+            "note.draft": lambda args: self._draft(args["text"]),
             "note.update": self._note_update,
             "note.delete": self._note_delete,
             "step.add": self._step_add,
@@ -227,6 +228,7 @@ class RoomController(KeyedLog, PartnerCommands, HealthCommands, PairingCommands,
         if sid or self.state.arrival:
             self.store.wipe()  # the arrival code and the notes also leave the WAL
         changes: Changes = [(self._key("notes", n.id), None) for n in self.state.notes]
+        changes += self._draft("")
         changes += [(self._key("steps", s.id), None) for s in self.state.next_steps]
         changes += [(self._key("partners", p.id), None) for p in self.state.partners]
         for p in self.state.partners:
@@ -287,7 +289,14 @@ class RoomController(KeyedLog, PartnerCommands, HealthCommands, PairingCommands,
             row_id = self.store.insert("notes", {
                 "session_id": self.state.session_id, "text": args["text"],
                 "visible": int(args["visible"]), "created_at": stamp, "updated_at": stamp})
-        return [(self._key("notes", row_id), Note(row_id, args["text"], args["visible"]).to_dict())]
+        return [(self._key("notes", row_id), Note(row_id, args["text"], args["visible"]).to_dict()),
+                *self._draft("")]
+
+    def _draft(self, text: str) -> Changes:
+        """The visible note being typed: published, never written to the file."""
+        if text == self.state.draft:
+            return []
+        return [(self._key("draft"), text or None)]
 
     def _find(self, items: list, item_id: int, what: str) -> Any:
         for item in items:

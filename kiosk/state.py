@@ -247,6 +247,8 @@ class RoomState(param.Parameterized):
     quality = param.Dict(default={}, doc="Per partner id: rtt_ms, loss_pct, kbps, fps.")
     outcome = param.Dict(default=None, allow_None=True,
                          doc="The talk's outcome: {'outcome': settled|follow_up, 'follow_up'}.")
+    draft = param.String(default="", doc="The visible note the counsellor is typing right "
+                         "now (shown to the client as it is typed; never stored).")
     topics = param.List(default=[], item_type=str,
                         doc="Topics of the talk (names from kiosk.agencies.TOPICS), in order.")
     summary_mail = param.Dict(default=None, allow_None=True,
@@ -271,6 +273,12 @@ class RoomState(param.Parameterized):
     def alerts(self) -> list[Device]:
         """Devices with something wrong, in a stable order."""
         return [d for _, d in sorted(self.devices.items()) if d.alert]
+
+    @property
+    def notes_on_screen(self) -> list[Note]:
+        """What the client's screens show: the visible notes, then the one being typed."""
+        draft = [Note(0, self.draft, True)] if self.draft else []
+        return self.visible_notes + draft
 
     @property
     def remote_client(self) -> Partner | None:
@@ -304,6 +312,8 @@ class RoomState(param.Parameterized):
             out[room_key(rid, "arrival")] = self.arrival
         if self.outcome:
             out[room_key(rid, "outcome")] = self.outcome
+        if self.draft:
+            out[room_key(rid, "draft")] = self.draft
         if self.topics:
             out[room_key(rid, "topics")] = list(self.topics)
         if self.summary_mail:
@@ -334,7 +344,7 @@ class RoomState(param.Parameterized):
         if replace:
             values.update(session_id=None, session_started=None, language=DEFAULT_LANGUAGE,
                           privacy=False, phase="idle", arrival=None, outcome=None,
-                          topics=[], summary_mail=None,
+                          topics=[], summary_mail=None, draft="",
                           camera_on=True, mic_on=True, quality={}, devices={}, pairing=None)
             lists = {"notes": {}, "next_steps": {}, "partners": {}, "tablets": {},
                      "appointments": {}}
@@ -383,6 +393,8 @@ class RoomState(param.Parameterized):
             values["arrival"] = value or None
         elif field == "outcome":
             values["outcome"] = value or None
+        elif field == "draft":
+            values["draft"] = str(value or "")
         elif field == "topics":
             values["topics"] = [str(x) for x in value or []]
         elif field == "summary_mail":

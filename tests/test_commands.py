@@ -18,6 +18,7 @@ VALID_ARGS = {
     "ping": {}, "checkin": {"code": "A-17"}, "language.set": {"language": "ar"},
     "session.start": {}, "session.end": {}, "room.reset": {},
     "note.add": {"text": "Antrag stellen", "visible": True},
+    "note.draft": {"text": "Antrag wird gest"},
     "note.update": {"id": 1, "visible": False}, "note.delete": {"id": 1},
     "step.add": {"what": "Unterlagen mitbringen", "who": "client", "due": "2026-12-01"},
     "step.delete": {"id": 1}, "privacy.set": {"on": True}, "survey.begin": {},

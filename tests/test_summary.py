@@ -279,7 +279,14 @@ def test_control_notes_steps_and_topics_reach_the_kiosk_but_internal_notes_never
     expect(control.get_by_text(f"[intern] {INTERNAL}")).to_be_visible()
     control.get_by_role("button", name="Für Klient:in sichtbar").click()  # visible again
     control.get_by_label("Neue Notiz").fill("Zeugnisse übersetzen lassen")
+    # A visible note shows on the client's screens as it is typed, before it is saved.
+    expect(kiosk.locator("ul.notes li")).to_have_text("Zeugnisse übersetzen lassen")
+    expect(display.locator("li[data-note]")).to_have_text("Zeugnisse übersetzen lassen")
+    assert live_room.sql("SELECT COUNT(*) FROM notes WHERE text LIKE 'Zeugnisse%'") == [(0,)]
     control.get_by_role("button", name="Notiz hinzufügen").click()
+    expect(control.get_by_text("[sichtbar] Zeugnisse übersetzen lassen")).to_be_visible()
+    expect(kiosk.locator("ul.notes li")).to_have_count(1)
+    assert live_room.state.draft == ""
     expect(kiosk.locator("ul.notes li")).to_have_text("Zeugnisse übersetzen lassen")
     expect(display.locator("li[data-note]")).to_have_text("Zeugnisse übersetzen lassen")
 

@@ -45,7 +45,7 @@ def talk(state: RoomState, partner_id: int) -> dict[str, Any]:
     pending = state.pending_consent
     return {
         "phase": state.phase, "privacy": state.privacy,
-        "notes": [n.text for n in state.visible_notes],
+        "notes": [n.text for n in state.notes_on_screen],
         "steps": [{"what": s.what, "who": s.who, "due": s.due} for s in state.next_steps],
         "partners": [{"id": p.id, "agency": p.agency, "name": p.name, "consent": p.consent}
                      for p in state.partners if not p.is_client and p.state != "gone"],

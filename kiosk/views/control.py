@@ -144,12 +144,17 @@ class ControlView(RoomView):
                    sizing_mode="stretch_width"),
             self._link, self._bot, self._partners, self._directory,
             sizing_mode="stretch_width")
+        # A visible note shows on the client's screens while it is typed (note.draft).
+        note_input = pn.widgets.TextAreaInput.from_param(
+            self.param.note_text, name="Neue Notiz", placeholder="Was wurde besprochen?",
+            height=110, sizing_mode="stretch_width", description=None)
+        note_input.param.watch(self._on_typing, "value_input")
+        self.param.watch(lambda e: self._on_typing(None), "note_visible")
+        self._typed = ""
         self._editor = pn.Column(
-            pn.pane.HTML("<h2>Notizen</h2>", stylesheets=[STYLES]),
             pn.pane.HTML("<h2>Themen</h2>", stylesheets=[STYLES]), self._topics,
-            pn.widgets.TextAreaInput.from_param(
-                self.param.note_text, name="Neue Notiz", placeholder="Was wurde besprochen?",
-                height=110, sizing_mode="stretch_width", description=None),
+            pn.pane.HTML("<h2>Notizen</h2>", stylesheets=[STYLES]),
+            note_input,
             pn.Row(pn.widgets.Toggle.from_param(self.param.note_visible,
                                                 name="Für Klient:in sichtbar", height=48),
                    self._add_note),
@@ -382,7 +387,16 @@ class ControlView(RoomView):
     def _on_privacy(self, event) -> None:
         self.act("privacy.set", on=not self.state.privacy)
 
+    def _on_typing(self, event) -> None:
+        """Forward the visible note as it is typed; an internal one never leaves."""
+        if event is not None:
+            self._typed = event.new or ""
+        text = self._typed[:4000] if self.note_visible else ""
+        if self.state.phase in ("consulting", "wrap_up") and text != self.state.draft:
+            self.act("note.draft", text=text)
+
     def _on_add_note(self, event) -> None:
+        self._typed = ""
         self.act("note.add", text=self.note_text, visible=self.note_visible,
                  then=lambda: setattr(self, "note_text", ""))
 

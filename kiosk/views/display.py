@@ -56,7 +56,7 @@ class DisplayView(RoomView):
                                  sizing_mode="stretch_both",
                                  styles={"padding": "2rem 3rem", "background": "#ffffff"})
         self.watch_state(self._render, "phase", "language", "room_name", "privacy", "notes",
-                         "next_steps", "partners", "topics")
+                         "draft", "next_steps", "partners", "topics")
         self.watch_state(self._render_pairing, "pairing")
         self._render()
         self._render_pairing()
@@ -80,7 +80,7 @@ class DisplayView(RoomView):
             html = f"<h1>{escape(t(lang, 'talk.title'))}</h1>" + (
                 f"<h2>{escape(t(lang, 'talk.topics'))}</h2><ul class='topics'>{topics}</ul>"
                 if topics else "") + items_html(
-                state.visible_notes, state.next_steps, notes_title=t(lang, "talk.notes"),
+                state.notes_on_screen, state.next_steps, notes_title=t(lang, "talk.notes"),
                 steps_title=t(lang, "talk.steps"), empty=t(lang, "talk.empty"),
                 who_client=t(lang, "who.client"), due=t(lang, "talk.due"))
         else:

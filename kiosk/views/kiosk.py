@@ -55,7 +55,7 @@ class KioskView(RoomView):
         self._root = pn.Column(self._screen, self.beacon("touch", "touch", "Touchscreen"),
                                sizing_mode="stretch_both", margin=0)
         self.watch_state(self._on_phase, "phase")
-        self.watch_state(self._render, "language", "room_name", "privacy", "notes",
+        self.watch_state(self._render, "language", "room_name", "privacy", "notes", "draft",
                          "next_steps", "partners", "arrival", "topics", "outcome",
                          "summary_mail")
         self.param.watch(self._render, ["local", "text_size", "contrast", *QUESTIONS,

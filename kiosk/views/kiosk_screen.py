@@ -88,9 +88,9 @@ def _handout(state: RoomState, lang: str, choices: KioskChoices) -> list[dict[st
 
 def _items(state: RoomState, lang: str) -> list[dict[str, Any]]:
     blocks = _topics(state, lang)
-    if state.visible_notes:
+    if state.notes_on_screen:
         blocks.append({"type": "list", "variant": "notes", "title": t(lang, "talk.notes"),
-                       "items": [{"id": n.id, "text": n.text} for n in state.visible_notes]})
+                       "items": [{"id": n.id, "text": n.text} for n in state.notes_on_screen]})
     if state.next_steps:
         blocks.append({"type": "list", "variant": "steps", "title": t(lang, "talk.steps"),
                        "items": [{"id": s.id, "text": s.what, "meta": " · ".join(filter(None, [
