@@ -207,6 +207,7 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
           purpose=Arg(text(300, min_len=0), default=""),
           minutes=Arg(integer(1, 240), default=30),
           agency_type=Arg(choice("", *AGENCY_TYPES), default=""),
+          admitted=Arg(boolean, default=False),
           email=Arg(email_address, default=None)),
     _spec("partner.mute", COUNSELLOR, IN_TALK, "Mute (on) or unmute a partner: their sound "
           "reaches neither the room nor the others.", partner=NOTE_ID, on=Arg(boolean)),

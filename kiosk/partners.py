@@ -91,13 +91,15 @@ class PartnerCommands:
                  dataclasses.replace(partner, **fields).to_dict())]
 
     def _new_partner(self, args: dict[str, Any]) -> Partner:
+        """A partner asked in; ``admitted`` when the counsellor rang them in themselves."""
+        admitted = bool(args.get("admitted"))
         row_id = self.store.insert("partners", {
             "session_id": self.state.session_id, "name": args["name"],
             "agency": args["agency"], "role": args["role"], "purpose": args["purpose"],
-            "consent": "pending", "admitted": 0, "state": "invited", "created_at": now(),
-            "agency_type": args["agency_type"]})
+            "consent": "pending", "admitted": int(admitted), "state": "invited",
+            "created_at": now(), "agency_type": args["agency_type"]})
         return Partner(row_id, args["name"], args["agency"], args["role"], args["purpose"],
-                       agency_type=args["agency_type"])
+                       admitted=admitted, agency_type=args["agency_type"])
 
     # -- the client's consent ------------------------------------------------------
     def _consent_request(self, args: dict[str, Any]) -> Changes:

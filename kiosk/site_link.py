@@ -159,14 +159,16 @@ class SiteLink:
                         done.error)
 
     async def _invite(self, ring: Ring) -> str:
-        """The room's ``partner.invite`` for the accepting contact; the join URL."""
+        """The room's ``partner.invite`` for the accepting contact; the join URL. The
+        counsellor rang them in, so they are admitted already (the client's consent is
+        still asked)."""
         contact = self.state.contacts.get(ring.accepted_by)
         agency = self.state.agencies.get(ring.agency)
         if contact is None or agency is None:
             raise CommandError("state", "the contact is no longer in the directory")
         reply = await self.room.send(
             "counsellor", "partner.invite", agency=agency.name, name=contact.name,
-            role=contact.role, purpose=ring.topic, agency_type=agency.type)
+            role=contact.role, purpose=ring.topic, agency_type=agency.type, admitted=True)
         if not reply.ok:
             raise CommandError(reply.code, f"the room could not invite: {reply.error}")
         return self.room.base_url + reply.data["link"]

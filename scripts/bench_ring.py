@@ -11,8 +11,8 @@ Each of the calls:
 * t1: the ring is visible on the console (``Date.now()`` in the browser when the page
   inserted it; same machine clock as t0);
 * the partner accepts on the console (t_accept); the browser lands on the room's
-  /join page by itself and joins ("Beitreten"); the counsellor admits and the kiosk
-  consents (``partner.admit``, ``consent.answer`` over the room's link);
+  /join page by itself and joins ("Beitreten"); rung in by the counsellor, they are
+  admitted already, and the kiosk consents (``consent.answer`` over the room's link);
 * t2: the partner's tile is visible on /display (``Date.now()`` at the first animation
   frame that shows it). Once the tile's video decodes frames, the counsellor hangs up
   (``partner.remove``), and the console sets itself available again for the next call.
@@ -190,7 +190,6 @@ def bench(calls: int, pings_per_call: int) -> int:
                 console.get_by_role("button", name="Beitreten").click()
                 wait_until(lambda: any(p.state == "lobby" for p in room.link.state.partners))
                 partner = next(p for p in room.link.state.partners if p.state == "lobby")
-                rt.command("counsellor", "partner.admit", partner=partner.id)
                 rt.command("kiosk", "consent.answer", partner=partner.id, yes=True,
                            version="de:bench")
                 t2 = display.wait_for_function(f"({DEEP_TILE})() && Date.now()",

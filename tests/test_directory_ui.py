@@ -44,7 +44,7 @@ def site_room(data_dir, port, smtp):
                         bus_pub="tcp://127.0.0.1:0", camera_watch=False,
                         mail_host="127.0.0.1", mail_port=smtp[0].port, mail_starttls=False)
     site = SiteConfig(data_dir=data_dir / "site", router="tcp://127.0.0.1:0",
-                      pub="tcp://127.0.0.1:0", heartbeat=0.2, demo=True)
+                      pub="tcp://127.0.0.1:0", heartbeat=0.2, demo=True, http_port=0)
     room = ThreadedRoom(config, site=site).start()
     rings = room.room.site.controller.rings
     room.clock = Clock(rings.clock())

@@ -33,12 +33,18 @@ export function render({ model, el }) {
   const self = document.createElement("figure");
   self.className = "self-view";
   self.innerHTML = '<video autoplay playsinline muted aria-label="Ihr eigenes Bild"></video>';
-  let selfCall = null;
+  let selfCall = null, selfWanted = false;
   async function selfView(on) {
+    selfWanted = on;
     if (on && !selfCall) {
       el.appendChild(self);
       selfCall = "pending";
-      selfCall = await pull({ el: self }, "/api/whep/room", false).catch(() => null);
+      const call = await pull({ el: self }, "/api/whep/room", false).catch(() => null);
+      if (selfWanted) { selfCall = call; return; }
+      // The tiles emptied while this connection was being made: close it, and be
+      // ready to pull anew the next time someone is shown.
+      if (call) { call.pc.close(); fetch(call.resource, { method: "DELETE" }); }
+      selfCall = null;
     } else if (!on && selfCall) {
       if (selfCall !== "pending") { selfCall.pc.close(); fetch(selfCall.resource, { method: "DELETE" }); }
       selfCall = null;
