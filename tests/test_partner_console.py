@@ -146,6 +146,8 @@ def test_a_ring_shows_room_counsellor_topic_and_a_decline_reaches_the_room(net, 
     page = sign_in(new_page, net)
     frames: list[str] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
+    # Signed in (the form's redirect has landed) before the page loads anew.
+    expect(page.get_by_role("heading", name="Max Mustermann")).to_be_visible()
     page.reload()  # the websocket again, now watched
     expect(page.get_by_role("heading", name="Max Mustermann")).to_be_visible()
     eventually(lambda: net.link.state.status(MAX_ID) == "available")
