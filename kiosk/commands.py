@@ -8,7 +8,7 @@ clean value or raise :class:`CommandError` with a message naming the field.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -321,16 +321,23 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
 ]}
 
 
-def check(name: str, role: str, phase: str, args: dict[str, Any]) -> tuple[Spec, dict[str, Any]]:
-    """Validate one command; return its spec and clean arguments or raise CommandError."""
-    spec = COMMANDS.get(name)
+def check_spec(table: dict[str, Spec], roles: Iterable[str], name: str, role: str,
+               args: dict[str, Any], what: str = "command") -> tuple[Spec, dict[str, Any]]:
+    """Find ``name`` in a bus's command table, check the sender's role and the arguments;
+    its spec and clean arguments, or CommandError (shared by the room and the site)."""
+    spec = table.get(name)
     if spec is None:
-        raise CommandError("schema", f"unknown command '{name}'")
-    if role not in ROLES:
-        raise CommandError("schema", f"unknown role '{role}' (known: {', '.join(ROLES)})")
+        raise CommandError("schema", f"unknown {what} '{name}'")
+    if role not in roles:
+        raise CommandError("schema", f"unknown role '{role}' (known: {', '.join(roles)})")
     if role not in spec.roles:
         raise CommandError("role", f"the {role} may not send '{name}'")
-    clean = spec.validate(args)
+    return spec, spec.validate(args)
+
+
+def check(name: str, role: str, phase: str, args: dict[str, Any]) -> tuple[Spec, dict[str, Any]]:
+    """Validate one command; return its spec and clean arguments or raise CommandError."""
+    spec, clean = check_spec(COMMANDS, ROLES, name, role, args)
     if phase not in spec.phases:
         allowed = ", ".join(p for p in PHASES if p in spec.phases)
         raise CommandError(

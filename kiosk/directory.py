@@ -18,10 +18,8 @@ tokens, exactly as staff accounts do (:mod:`kiosk.staff`).
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +30,7 @@ from .agencies import AGENCY_TYPES, TOPICS
 from .commands import choice, email_address, text
 from .exceptions import CommandError
 from .partners import token_hash
-from .staff import _DUMMY as DUMMY_HASH  # a wrong name costs as long as a wrong password
-from .staff import SESSION_HOURS, SIGNIN_FAILED, check_password, hash_password
+from .staff import hash_password, open_signin, password_matches, signed_in
 from .store import Migrations, Store, now
 
 CSV_FIELDS = ("agency", "agency_type", "name", "role", "languages", "topics", "email",
@@ -354,29 +351,14 @@ class Directory:
         row = self.store.db.execute(
             "SELECT c.id, a.password_hash FROM contacts c JOIN partner_accounts a "
             "ON a.contact_id = c.id WHERE c.email = ?", [email.strip().lower()]).fetchone()
-        ok = check_password(password, row[1] if row else DUMMY_HASH)
-        if not ok or row is None:
-            raise CommandError("signin_failed", SIGNIN_FAILED)
-        token = secrets.token_urlsafe(32)
-        expires = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=SESSION_HOURS)).isoformat(
-            timespec="seconds")
-        with self.store.transaction() as db:
-            db.conn.execute("DELETE FROM partner_sessions WHERE expires_at <= ?", [now()])
-            self.store.insert("partner_sessions", {"token_hash": token_hash(token),
-                                                   "contact_id": row[0], "created_at": now(),
-                                                   "expires_at": expires})
+        password_matches(password, row[1] if row else None)
+        token, expires = open_signin(self.store, "partner_sessions", contact_id=row[0])
         return {"token": token, "contact": row[0], "expires": expires}
 
     def verify(self, token: str) -> Contact:
         """The contact a sign-in token belongs to; CommandError once expired or ended."""
-        row = self.store.db.execute(
-            "SELECT contact_id, expires_at FROM partner_sessions WHERE token_hash = ?",
-            [token_hash(token)]).fetchone()
-        if row is None:
-            raise CommandError("signed_out", "this sign-in is not (or no longer) valid")
-        if row[1] <= now():
-            raise CommandError("signed_out", "this sign-in has expired")
-        return self.contact(row[0])
+        contact_id, = signed_in(self.store, "partner_sessions", "contact_id", token)
+        return self.contact(contact_id)
 
     def signout(self, token: str) -> None:
         with self.store.transaction() as db:

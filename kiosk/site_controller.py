@@ -34,7 +34,18 @@ from collections.abc import Callable
 from typing import Any
 
 from .agencies import TOPICS
-from .commands import MISSING, Arg, Spec, choice, device_id, email_address, integer, password, text
+from .commands import (
+    MISSING,
+    Arg,
+    Spec,
+    check_spec,
+    choice,
+    device_id,
+    email_address,
+    integer,
+    password,
+    text,
+)
 from .directory import CONTACT_FIELDS, Directory
 from .exceptions import CommandError
 from .keys import BusPolicy
@@ -118,14 +129,7 @@ COMMANDS: dict[str, Spec] = {s.name: s for s in [
 
 def check(name: str, role: str, args: dict[str, Any]) -> tuple[Spec, dict[str, Any]]:
     """Validate one site command; return its spec and clean arguments."""
-    spec = COMMANDS.get(name)
-    if spec is None:
-        raise CommandError("schema", f"unknown site command '{name}'")
-    if role not in SITE_ROLES:
-        raise CommandError("schema", f"unknown role '{role}' (known: {', '.join(SITE_ROLES)})")
-    if role not in spec.roles:
-        raise CommandError("role", f"the {role} may not send '{name}'")
-    return spec, spec.validate(args)
+    return check_spec(COMMANDS, SITE_ROLES, name, role, args, "site command")
 
 
 class SiteController(KeyedLog):

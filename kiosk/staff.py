@@ -64,6 +64,38 @@ def check_password(password: str, stored: str) -> bool:
 _DUMMY = hash_password(secrets.token_urlsafe(16))
 
 
+def password_matches(password: str, stored: str | None) -> None:
+    """CommandError unless ``password`` matches the stored hash; an unknown account
+    (``stored`` None) costs as long as a wrong password and is told apart by nothing."""
+    if not check_password(password, stored or _DUMMY) or stored is None:
+        raise CommandError("signin_failed", SIGNIN_FAILED)
+
+
+def open_signin(store: Store, table: str, **who: Any) -> tuple[str, str]:
+    """A fresh sign-in in ``table`` (staff or partner sign-ins), kept as the token's hash
+    for :data:`SESSION_HOURS`; sign-ins already expired go. Returns (token, expires)."""
+    token = secrets.token_urlsafe(32)
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=SESSION_HOURS)).isoformat(
+        timespec="seconds")
+    with store.transaction() as db:
+        db.conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", [now()])
+        db[table].insert({"token_hash": digest(token), **who, "created_at": now(),
+                          "expires_at": expires})
+    return token, expires
+
+
+def signed_in(store: Store, table: str, columns: str, token: str) -> tuple:
+    """The ``columns`` of the sign-in a token belongs to; CommandError once it expired
+    or was ended."""
+    row = store.db.execute(f"SELECT {columns}, expires_at FROM {table} WHERE token_hash = ?",
+                           [digest(token)]).fetchone()
+    if row is None:
+        raise CommandError("signed_out", "this sign-in is not (or no longer) valid")
+    if row[-1] <= now():
+        raise CommandError("signed_out", "this sign-in has expired")
+    return tuple(row[:-1])
+
+
 class StaffCommands:
     """Handlers for staff accounts and sign-ins; mixed into the room controller."""
 
@@ -114,30 +146,16 @@ class StaffCommands:
 
     def _staff_signin(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
         account = self._account(args["name"].lower())
-        ok = check_password(args["password"], account["password_hash"] if account else _DUMMY)
-        if not ok or account is None:
-            raise CommandError("signin_failed", SIGNIN_FAILED)
-        token = secrets.token_urlsafe(32)
-        expires = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=SESSION_HOURS)).isoformat(
-            timespec="seconds")
-        with self.store.transaction() as db:
-            db.conn.execute("DELETE FROM staff_sessions WHERE expires_at <= ?", [now()])
-            db["staff_sessions"].insert({"token_hash": digest(token), "name": account["name"],
-                                         "role": account["role"], "created_at": now(),
-                                         "expires_at": expires})
+        password_matches(args["password"], account["password_hash"] if account else None)
+        token, expires = open_signin(self.store, "staff_sessions", name=account["name"],
+                                     role=account["role"])
         return [], {"token": token, "name": account["name"], "role": account["role"],
                     "expires": expires}
 
     def _staff_verify(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
         """Who a sign-in token belongs to; refused once expired or signed out."""
-        row = self.store.db.execute(
-            "SELECT name, role, expires_at FROM staff_sessions WHERE token_hash = ?",
-            [digest(args["token"])]).fetchone()
-        if row is None:
-            raise CommandError("signed_out", "this sign-in is not (or no longer) valid")
-        if row[2] <= now():
-            raise CommandError("signed_out", "this sign-in has expired")
-        return [], {"name": row[0], "role": row[1], "pages": list(STAFF_PAGES[row[1]])}
+        name, role = signed_in(self.store, "staff_sessions", "name, role", args["token"])
+        return [], {"name": name, "role": role, "pages": list(STAFF_PAGES[role])}
 
     def _staff_signout(self, args: dict[str, Any]) -> Changes:
         with self.store.transaction() as db:
