@@ -35,20 +35,26 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def site_room(data_dir, port, smtp):
-    """A room with an embedded demo site (as ``kiosk demo``), mail to the test's server,
-    and the site's ring clock in the test's hand."""
+def start_site_room(data_dir, port, **room) -> ThreadedRoom:
+    """A room with an embedded demo site (as ``kiosk demo``), its partner console on a free
+    port, and the site's ring clock in the test's hand (``room.clock.now += …``)."""
     Keyring(data_dir / "keys").init()
     config = RoomConfig(data_dir=data_dir, http_port=port, bus_router="tcp://127.0.0.1:0",
-                        bus_pub="tcp://127.0.0.1:0", camera_watch=False,
-                        mail_host="127.0.0.1", mail_port=smtp[0].port, mail_starttls=False)
+                        bus_pub="tcp://127.0.0.1:0", camera_watch=False, **room)
     site = SiteConfig(data_dir=data_dir / "site", router="tcp://127.0.0.1:0",
                       pub="tcp://127.0.0.1:0", heartbeat=0.2, demo=True, http_port=0)
-    room = ThreadedRoom(config, site=site).start()
-    rings = room.room.site.controller.rings
-    room.clock = Clock(rings.clock())
-    rings.clock = room.clock
+    started = ThreadedRoom(config, site=site).start()
+    rings = started.room.site.controller.rings
+    started.clock = Clock(rings.clock())
+    rings.clock = started.clock
+    return started
+
+
+@pytest.fixture
+def site_room(data_dir, port, smtp):
+    """A site room whose mail goes to the test's SMTP server."""
+    room = start_site_room(data_dir, port, mail_host="127.0.0.1", mail_port=smtp[0].port,
+                           mail_starttls=False)
     yield room
     room.stop()
 

@@ -14,10 +14,8 @@ import time
 import pytest
 from conftest import ThreadedRoom, eventually
 from playwright.sync_api import expect
-from test_directory_ui import JOBCENTER, MAX, MAX_ID, Clock, row, site_state
+from test_directory_ui import JOBCENTER, MAX, MAX_ID, row, site_state, start_site_room
 
-from kiosk.config import RoomConfig, SiteConfig
-from kiosk.keys import Keyring
 from kiosk.ringing import RING_TIMEOUT
 
 ROOM_NAME = "Beratungsraum 1"  # the room's default name, as rings carry it
@@ -25,17 +23,8 @@ ROOM_NAME = "Beratungsraum 1"  # the room's default name, as rings carry it
 
 @pytest.fixture
 def ring_room(data_dir, port):
-    """A room with an embedded demo site whose partner console listens on a free port,
-    and the site's ring clock in the test's hand (``ring_room.clock.now += …``)."""
-    Keyring(data_dir / "keys").init()
-    config = RoomConfig(data_dir=data_dir, http_port=port, bus_router="tcp://127.0.0.1:0",
-                        bus_pub="tcp://127.0.0.1:0", camera_watch=False)
-    site = SiteConfig(data_dir=data_dir / "site", router="tcp://127.0.0.1:0",
-                      pub="tcp://127.0.0.1:0", heartbeat=0.2, http_port=0, demo=True)
-    room = ThreadedRoom(config, site=site).start()
-    rings = room.room.site.controller.rings
-    room.clock = Clock(rings.clock())
-    rings.clock = room.clock
+    """A room with an embedded demo site (see test_directory_ui.start_site_room)."""
+    room = start_site_room(data_dir, port)
     yield room
     room.stop()
 
