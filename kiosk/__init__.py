@@ -1,8 +1,8 @@
 """kiosk: a consultation room for networked hybrid counselling."""
 
-from .config import RoomConfig
-from .controller import RoomController
-from .link import RoomLink
-from .state import Note, RoomState, Step
+from kiosk.app.features import RoomController
+from kiosk.config import RoomConfig
+from kiosk.room.link import RoomLink
+from kiosk.room.state import Note, RoomState, Step
 
 __all__ = ["Note", "RoomConfig", "RoomController", "RoomLink", "RoomState", "Step"]

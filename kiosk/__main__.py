@@ -1,5 +1,5 @@
 """python -m kiosk: the kiosk command group."""
 
-from .cli import main
+from kiosk.cli.main import main
 
 main()

@@ -37,9 +37,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .exceptions import ConfigError
-from .mail import MailConfig
-from .retention import RetentionPolicy
+from kiosk.exceptions import ConfigError
+from kiosk.mail import MailConfig
+from kiosk.room.retention import RetentionPolicy
 
 DATA_DIR_ENV = "KIOSK_DATA_DIR"
 RUNTIME_FILE = "room.json"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cache
-from pathlib import Path
 
-LOCALES = Path(__file__).with_name("locales")
+from kiosk.resources import LOCALES
+
 FALLBACK = "de"
 
 

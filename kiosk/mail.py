@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from .exceptions import ConfigError, MailError
+from kiosk.exceptions import ConfigError, MailError
 
 #: What an attachment is: (file name, content, MIME type such as "text/calendar").
 Attachment = tuple[str, bytes, str]

@@ -31,15 +31,15 @@ import zmq.asyncio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kiosk.bus import BusServer  # noqa: E402
-from kiosk.client import CommandClient  # noqa: E402
-from kiosk.controller import RoomController  # noqa: E402
-from kiosk.keys import Keyring  # noqa: E402
-from kiosk.messages import Command  # noqa: E402
-from kiosk.mirror import Mirror  # noqa: E402
-from kiosk.room import free_port  # noqa: E402
-from kiosk.state import RoomState, room_key  # noqa: E402
-from kiosk.store import Store  # noqa: E402
+from kiosk.app.features import RoomController  # noqa: E402
+from kiosk.app.room import free_port  # noqa: E402
+from kiosk.room.bus import BusServer  # noqa: E402
+from kiosk.room.client import CommandClient  # noqa: E402
+from kiosk.room.keys import Keyring  # noqa: E402
+from kiosk.room.messages import Command  # noqa: E402
+from kiosk.room.mirror import Mirror  # noqa: E402
+from kiosk.room.state import RoomState, room_key  # noqa: E402
+from kiosk.room.store import Store  # noqa: E402
 
 HWM = 100_000
 
@@ -75,13 +75,13 @@ async def serve(mode: str, router: str, pub: str, tmp: str) -> None:
         bus = BusServer(ctl, router, pub, keyring=keyring, context=ctx)
         await bus.start()
 
-        async def checkpoints() -> None:  # as a room does (kiosk.room.Room)
+        async def checkpoints() -> None:  # as a room does (kiosk.app.room.Room)
             while True:
                 await asyncio.sleep(2)
                 await asyncio.to_thread(store.checkpoint)
         task = asyncio.create_task(checkpoints())
         ctl.handle(Command("session.start"))
-    gc.freeze()  # as a room does after start (kiosk.room.Room)
+    gc.freeze()  # as a room does after start (kiosk.app.room.Room)
     print("ready", flush=True)
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         n = int(line.split()[1])
@@ -245,7 +245,7 @@ async def bench(rounds: int, burst: int, blocks: int = 10) -> int:
         raw_server, room_server = Server("raw", tmp), Server("room", tmp)
         raw, room = RawClient(raw_server), RoomClient(room_server)
         await room.start()
-        gc.freeze()  # as a room does after start (kiosk.room.Room)
+        gc.freeze()  # as a room does after start (kiosk.app.room.Room)
         rt: list[float] = []
         lat: list[float] = []
         per_block = max(1, rounds // blocks)

@@ -46,8 +46,8 @@ from aiortc import (
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kiosk.link import RoomLink  # noqa: E402
-from kiosk.room import free_port  # noqa: E402
+from kiosk.app.room import free_port  # noqa: E402
+from kiosk.room.link import RoomLink  # noqa: E402
 
 BITS, FPS = 32, 30
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -37,9 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kiosk.client import CommandClient  # noqa: E402
+from kiosk.app.room import Room  # noqa: E402
 from kiosk.config import RoomConfig, SiteConfig  # noqa: E402
-from kiosk.room import Room  # noqa: E402
+from kiosk.room.client import CommandClient  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -49,7 +49,7 @@ CHROMIUM_ARGS = [
 ]
 PARTNER = "max.mustermann@jobcenter.example.org"
 PARTNER_ID = 2  # the demo directory's order
-COUNSELLOR = "beratung"  # the demo room's counsellor account (kiosk.staff.DEMO_ACCOUNTS)
+COUNSELLOR = "beratung"  # the demo room's counsellor account (kiosk.access.staff.DEMO_ACCOUNTS)
 #: Run in /control once: the time of each click on an "Anrufen" button (in Panel's
 #: shadow roots; a click is composed, so a capturing listener on the document sees it).
 CLICK_CLOCK = """() => {

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kiosk.room import free_port  # noqa: E402
+from kiosk.app.room import free_port  # noqa: E402
 
 BARE_APP = "import panel as pn\npn.pane.Markdown('# bare').servable()\n"
 

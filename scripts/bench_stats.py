@@ -22,8 +22,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kiosk.agencies import AGENCY_TYPES, MODES  # noqa: E402
-from kiosk.stats import Facts, report  # noqa: E402
+from kiosk.evaluation.stats import Facts, report  # noqa: E402
+from kiosk.room.agencies import AGENCY_TYPES, MODES  # noqa: E402
 
 
 def synthetic(answers: int, sessions: int, joins: int, seed: int = 7) -> Facts:

@@ -64,10 +64,10 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from staff_login import sign_in
 from tornado.ioloop import IOLoop
 
+from kiosk.app.room import Room, free_port
+from kiosk.app.server import _use_nodelay_websocket
 from kiosk.config import RoomConfig
-from kiosk.keys import Keyring
-from kiosk.room import Room, free_port
-from kiosk.server import _use_nodelay_websocket
+from kiosk.room.keys import Keyring
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

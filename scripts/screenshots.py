@@ -16,11 +16,11 @@ sys.path.insert(0, str(ROOT))
 
 from staff_login import sign_in  # noqa: E402
 
+from kiosk.access.staff import DEMO_ACCOUNTS  # noqa: E402
+from kiosk.app.room import Room, free_port  # noqa: E402
 from kiosk.config import RoomConfig  # noqa: E402
 from kiosk.i18n import native_name, t  # noqa: E402
-from kiosk.keys import Keyring  # noqa: E402
-from kiosk.room import Room, free_port  # noqa: E402
-from kiosk.staff import DEMO_ACCOUNTS  # noqa: E402
+from kiosk.room.keys import Keyring  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -21,15 +21,15 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from kiosk.bus import BusServer, configure
-from kiosk.client import CommandClient
+from kiosk.app.features import RoomController
+from kiosk.app.room import Room, free_port
 from kiosk.config import RoomConfig
-from kiosk.controller import RoomController
-from kiosk.keys import Keyring
-from kiosk.mirror import Mirror
-from kiosk.room import Room, free_port
-from kiosk.state import RoomState
-from kiosk.store import Store
+from kiosk.room.bus import BusServer, configure
+from kiosk.room.client import CommandClient
+from kiosk.room.keys import Keyring
+from kiosk.room.mirror import Mirror
+from kiosk.room.state import RoomState
+from kiosk.room.store import Store
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -195,7 +195,7 @@ class ThreadedRoom:
         """The signed cookie value of a fresh sign-in of a test account with ``role``."""
         from tornado.web import create_signed_value
 
-        from kiosk.access import staff_cookie
+        from kiosk.access.web import staff_cookie
 
         name = f"test-{role}"
         if not any(a["name"] == name for a in self.command("staff.list", as_="admin")
@@ -211,7 +211,7 @@ class ThreadedRoom:
         """Browser cookies that open each staff page of this room signed in (one sign-in
         per page, each cookie limited to its page's path), made once per room."""
         if self._cookies is None:
-            from kiosk.access import staff_cookie
+            from kiosk.access.web import staff_cookie
 
             name = staff_cookie(self.room.config.room_id)
             self._cookies = [

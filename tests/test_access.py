@@ -15,11 +15,11 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.web import create_signed_value
 from tornado.websocket import websocket_connect
 
-from kiosk.access import local_path, staff_cookie
+from kiosk.access.pairing_page import cookie_name as tablet_cookie
+from kiosk.access.web import local_path, staff_cookie
+from kiosk.app.room import free_port
 from kiosk.config import RoomConfig
-from kiosk.keys import Keyring
-from kiosk.pairing_page import cookie_name as tablet_cookie
-from kiosk.room import free_port
+from kiosk.room.keys import Keyring
 
 
 def request(room: ThreadedRoom, method: str, path: str, *, host: str = "localhost",
@@ -262,7 +262,7 @@ def test_fuzzed_sign_in_forms_get_clean_answers_and_sign_nobody_in(live_room, mo
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from kiosk.ratelimit import FailureLimit
+    from kiosk.access.ratelimit import FailureLimit
 
     # The limit would answer 429 after five tries; lifted so every input reaches the check.
     monkeypatch.setattr(FailureLimit, "blocked", lambda self, address, now=None: False)

@@ -11,7 +11,8 @@ import pytest
 from conftest import eventually
 from playwright.sync_api import expect
 
-from kiosk.pairing_page import cookie_name
+from kiosk.access.pairing import PairingCommands
+from kiosk.access.pairing_page import cookie_name
 
 
 def post_code(base: str, code: str, name: str = "Tablet") -> int:
@@ -111,7 +112,8 @@ def test_a_code_leaves_the_display_when_it_expires(live_room, new_page):
 
 
 async def _expire_now(ctl) -> None:
-    ctl._pairing_deadline = 0.0  # as if five minutes had passed; the bus sweep removes it
+    # as if five minutes had passed; the bus sweep removes it
+    ctl.feature(PairingCommands)._pairing_deadline = 0.0
 
 
 def test_admin_and_control_raise_an_alert_when_a_screen_goes_silent(live_room, new_page):

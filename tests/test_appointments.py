@@ -14,8 +14,8 @@ import icalendar
 import pytest
 from conftest import ThreadedRoom, eventually
 
-from kiosk import appointments
-from kiosk.room import free_port
+from kiosk.app.room import free_port
+from kiosk.visits import appointments
 
 
 @pytest.fixture
@@ -170,7 +170,7 @@ def test_a_finished_slot_leaves_the_list_and_its_link_says_so(live_room, monkeyp
 
 
 def test_appointments_go_with_the_session_metadata(live_room):
-    from kiosk.retention import RetentionPolicy
+    from kiosk.room.retention import RetentionPolicy
 
     assert live_room.command("appointment.create", at=at(30), email="a@example.org",
                              label="Herr Z. Rückruf").ok
@@ -182,7 +182,7 @@ def test_appointments_go_with_the_session_metadata(live_room):
 
 
 async def _purge(store, policy):
-    from kiosk.retention import purge
+    from kiosk.room.retention import purge
 
     return purge(store, policy)
 

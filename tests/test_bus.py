@@ -8,9 +8,9 @@ import time
 import pytest
 from conftest import BusRoom, endpoints, until
 
-from kiosk.bus import CMD, REPLY
-from kiosk.keys import Keyring
-from kiosk.messages import MAX_BODY_BYTES, MAX_FRAME_BYTES, Reply, Update
+from kiosk.room.bus import CMD, REPLY
+from kiosk.room.keys import Keyring
+from kiosk.room.messages import MAX_BODY_BYTES, MAX_FRAME_BYTES, Reply, Update
 
 
 @pytest.mark.parametrize("transport", ["inproc", "ipc", "tcp"])
@@ -60,7 +60,7 @@ async def test_gap_triggers_resync(bus_room):
 
 
 async def test_mirror_follows_a_restarted_controller(tmp_path, zctx, port):
-    from kiosk.room import free_port
+    from kiosk.app.room import free_port
 
     router, pub = f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{free_port()}"
     room = await BusRoom(tmp_path / "room.db", zctx, router, pub).start()
@@ -158,8 +158,8 @@ async def test_malformed_updates_make_the_mirror_resync_not_crash(bus_room):
 
 
 async def test_commands_fail_fast_when_the_controller_is_away(tmp_path, zctx, port):
-    from kiosk.client import CommandClient
     from kiosk.exceptions import BusError
+    from kiosk.room.client import CommandClient
 
     ring = Keyring(tmp_path / "keys")
     ring.init()
@@ -178,7 +178,7 @@ async def test_commands_fail_fast_when_the_controller_is_away(tmp_path, zctx, po
 
 
 async def test_an_acked_command_is_already_in_the_senders_mirror(bus_room, zctx):
-    from kiosk.link import RoomLink
+    from kiosk.room.link import RoomLink
 
     link = RoomLink(bus_room.router, bus_room.pub, context=zctx, keys=bus_room.keys)
     await link.start()
@@ -193,9 +193,9 @@ async def test_an_acked_command_is_already_in_the_senders_mirror(bus_room, zctx)
 
 
 async def test_posting_without_a_controller_fails_at_once(zctx, port, tmp_path):
-    from kiosk.client import CommandClient
     from kiosk.exceptions import BusError
-    from kiosk.messages import Command
+    from kiosk.room.client import CommandClient
+    from kiosk.room.messages import Command
 
     ring = Keyring(tmp_path / "keys")
     ring.init()

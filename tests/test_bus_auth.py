@@ -11,13 +11,13 @@ from click.testing import CliRunner
 from conftest import BusRoom, until
 from zmq.utils.monitor import recv_monitor_message
 
-from kiosk.bus import CMD, REPLY, SNAP
-from kiosk.cli import main
+from kiosk.app.room import Room
+from kiosk.cli.main import main
 from kiosk.config import RoomConfig
 from kiosk.exceptions import ConfigError
-from kiosk.keys import ClientKeys, Keyring
-from kiosk.messages import Command, Reply
-from kiosk.room import Room
+from kiosk.room.bus import CMD, REPLY, SNAP
+from kiosk.room.keys import ClientKeys, Keyring
+from kiosk.room.messages import Command, Reply
 
 WAIT = 1.5  # seconds an attempt gets to be answered (heartbeats come every 0.2 s)
 
@@ -187,7 +187,7 @@ async def test_a_demo_room_makes_fresh_keys_at_each_start(tmp_path):
         room = Room(config)
         await room.start()
         servers.append(room.keyring.server_public())
-        from kiosk.link import RoomLink
+        from kiosk.room.link import RoomLink
 
         link = await RoomLink.connect(tmp_path)  # the operator's key from the data dir
         assert (await link.send("counsellor", "ping")).ok
@@ -235,7 +235,7 @@ def test_keys_cli_provisions_the_site_bus_with_its_own_roles(tmp_path):
 
 
 async def test_known_key_round_trip_through_the_link(room, zctx):
-    from kiosk.link import RoomLink
+    from kiosk.room.link import RoomLink
 
     link = RoomLink(room.router, room.pub, context=zctx, keys=room.keyring.client("room"))
     await link.start()

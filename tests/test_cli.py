@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.room import free_port
+from kiosk.app.room import free_port
 
 KIOSK = [sys.executable, "-m", "kiosk"]
 

@@ -6,11 +6,10 @@ import datetime as dt
 
 import pytest
 
-from kiosk.commands import COMMANDS
-from kiosk.controller import RoomController
-from kiosk.messages import Command
-from kiosk.state import PHASES, ROLES
-from kiosk.store import Store
+from kiosk.app.features import COMMANDS, RoomController
+from kiosk.room.messages import Command
+from kiosk.room.state import PHASES, ROLES
+from kiosk.room.store import Store
 
 #: An appointment whose link is open while the tests run.
 SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).isoformat(timespec="seconds")
@@ -140,7 +139,7 @@ def room_in(phase: str, store: Store) -> RoomController:
 @pytest.fixture(autouse=True)
 def cheap_password_hashes(monkeypatch):
     """A few hundred rooms get staff accounts here: hash their passwords cheaply."""
-    from kiosk import staff
+    from kiosk.access import staff
 
     monkeypatch.setitem(staff.SCRYPT, "n", 16)
 

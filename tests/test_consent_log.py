@@ -29,12 +29,12 @@ from media_calls import (
     partner_state,
 )
 
-from kiosk.agencies import AGENCY_TYPES
-from kiosk.controller import RoomController
+from kiosk.app.features import RoomController
 from kiosk.media.bot import _http
 from kiosk.media.gate import Gate
-from kiosk.messages import Command
-from kiosk.store import MIGRATIONS, Store
+from kiosk.room.agencies import AGENCY_TYPES
+from kiosk.room.messages import Command
+from kiosk.room.store import MIGRATIONS, Store
 
 CALLS = 50
 #: The three orders in which a partner may come in; each leaves media to the gate.
@@ -262,7 +262,7 @@ def test_a_removed_partners_id_is_never_given_to_another(tmp_path, monkeypatch):
     """Consent rows, invitations and partner_calls name partners by id: a new partner
     must not get the id of one removed before, also in a file made before migration 008."""
     path = tmp_path / "room.db"
-    monkeypatch.setattr("kiosk.store.MIGRATIONS", [m for m in MIGRATIONS if m[0] < "008"])
+    monkeypatch.setattr("kiosk.room.store.MIGRATIONS", [m for m in MIGRATIONS if m[0] < "008"])
     old = Store(path)
     old.db["rooms"].insert({"id": "r1", "name": "Raum 1", "phase": "idle"})
     old.db["sessions"].insert({"id": "s1", "room_id": "r1", "started_at": "2026-11-21"})

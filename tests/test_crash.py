@@ -26,7 +26,7 @@ import pytest
 import zmq.asyncio
 
 from kiosk.exceptions import BusError
-from kiosk.link import RoomLink
+from kiosk.room.link import RoomLink
 
 KILLS = 100
 #: Each run of the controller writes for a random 20 to 200 ms before it is killed.
@@ -40,7 +40,7 @@ import asyncio, os, sys
 from pathlib import Path
 
 from kiosk.config import RoomConfig
-from kiosk.room import Room
+from kiosk.app.room import Room
 
 data_dir = Path(sys.argv[1])
 
@@ -140,7 +140,7 @@ def inspect(db_path: Path) -> tuple[str, set[tuple[str, str]]]:
 
 @pytest.mark.timeout(400)
 async def test_kill_the_controller_a_hundred_times_during_writes(data_dir):
-    from kiosk.keys import Keyring
+    from kiosk.room.keys import Keyring
 
     Keyring(data_dir / "keys").init()  # provisioning: the controller refuses to run without
     rng = random.Random(9)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import RoomConfig
+from kiosk.devices.hardware import scan
+from kiosk.devices.provision import DEVICE_ROLES, init_room
 from kiosk.exceptions import ConfigError
-from kiosk.hardware import scan
-from kiosk.provision import DEVICE_ROLES, init_room
 
 KIOSK = [sys.executable, "-m", "kiosk"]
 
@@ -105,7 +105,7 @@ def check(data: Path, root: Path, *extra: str) -> subprocess.CompletedProcess:
 def test_check_passes_on_a_ready_room(tmp_path):
     from conftest import ThreadedRoom
 
-    from kiosk.keys import Keyring
+    from kiosk.room.keys import Keyring
 
     data = tmp_path / "data"
     root = fake_tree(tmp_path / "root")
@@ -146,7 +146,7 @@ def test_no_display_connected_fails_the_check(tmp_path):
 
 
 def test_an_assigned_display_that_is_unplugged_fails_the_check(tmp_path):
-    from kiosk.checks import check_displays
+    from kiosk.devices.checks import check_displays
 
     root = fake_tree(tmp_path / "root")
     config = RoomConfig(data_dir=tmp_path, kiosk_output="card0-HDMI-A-1",

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kiosk.cli import main
+from kiosk.cli.main import main
 from kiosk.config import SiteConfig
-from kiosk.directory import CSV_FIELDS, DEMO_DIRECTORY, SITE_MIGRATIONS, Directory
 from kiosk.exceptions import CommandError
-from kiosk.messages import Command
-from kiosk.site import Site, site_keyring
-from kiosk.site_controller import SiteController
-from kiosk.store import Store
+from kiosk.room.messages import Command
+from kiosk.room.store import Store
+from kiosk.site.controller import SiteController
+from kiosk.site.directory import CSV_FIELDS, DEMO_DIRECTORY, SITE_MIGRATIONS, Directory
+from kiosk.site.service import Site, site_keyring
 
 HEADER = ",".join(CSV_FIELDS)
 GOOD = [
@@ -96,7 +96,7 @@ def test_accounts_sign_in_with_scrypt_and_end_with_a_new_password(directory):
 
 
 def test_the_demo_district_is_fictional_with_one_contact_per_agency_type(directory):
-    from kiosk.agencies import AGENCY_TYPES
+    from kiosk.room.agencies import AGENCY_TYPES
 
     directory.import_csv(DEMO_DIRECTORY.read_text(encoding="utf-8"))
     assert sorted(a.type for a in directory.agencies()) == sorted(AGENCY_TYPES)
@@ -174,7 +174,7 @@ def test_cli_speaks_to_a_running_site_over_its_bus(tmp_path):
 def test_kiosk_demo_runs_the_site_with_the_fictional_district(data_dir):
     from test_cli import Running, kiosk
 
-    from kiosk.room import free_port
+    from kiosk.app.room import free_port
 
     port = free_port()
     run = Running("demo", "--port", str(port), "--data-dir", str(data_dir))

@@ -11,11 +11,11 @@ import pytest
 from conftest import ThreadedRoom, eventually
 from playwright.sync_api import expect
 
-from kiosk.client import CommandClient
 from kiosk.config import RoomConfig, SiteConfig
-from kiosk.keys import Keyring
-from kiosk.ringing import RING_TIMEOUT
-from kiosk.site_state import Ring, SiteState
+from kiosk.room.client import CommandClient
+from kiosk.room.keys import Keyring
+from kiosk.site.ringing import RING_TIMEOUT
+from kiosk.site.state import Ring, SiteState
 from kiosk.views.directory import ring_text
 
 MAX = "max.mustermann@jobcenter.example.org"

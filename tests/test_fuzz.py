@@ -25,11 +25,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from kiosk import i18n
-from kiosk.bus import CMD, END, REPLY, SNAP
-from kiosk.commands import COMMANDS, MISSING, Arg, Spec
+from kiosk.app.features import COMMANDS
 from kiosk.exceptions import CommandError
-from kiosk.messages import MAX_BODY_BYTES, MAX_FRAME_BYTES, Reply
-from kiosk.state import PHASES, ROLES, RoomState
+from kiosk.room.bus import CMD, END, REPLY, SNAP
+from kiosk.room.commands import MISSING, Arg, Spec
+from kiosk.room.messages import MAX_BODY_BYTES, MAX_FRAME_BYTES, Reply
+from kiosk.room.state import PHASES, ROLES, RoomState
 
 #: Malformed commands the bus must refuse, in all (the issue's figure).
 BUS_COMMANDS = 10_000
@@ -259,8 +260,8 @@ PERSISTED = ("phase", "language", "privacy", "camera_on", "mic_on", "session_id"
 
 async def assert_room_sound(bus_room, mirror) -> None:
     """The bus still runs, the mirror agrees, the state validates and matches the file."""
-    from kiosk.controller import RoomController
-    from kiosk.store import Store
+    from kiosk.app.features import RoomController
+    from kiosk.room.store import Store
 
     bus = bus_room.bus
     assert bus._tasks and not any(t.done() for t in bus._tasks), "a bus task ended"
@@ -569,7 +570,7 @@ TOKEN_CASES = 1500
 def test_token_and_form_fuzz_gets_clean_answers_and_changes_nothing(live_room, monkeypatch):
     """Fuzzed tokens (join page, WHIP bearer, call resources), pairing form fields and query
     strings: a 4xx or a friendly page, never a 5xx; no tablet pairs, no partner joins."""
-    from kiosk.ratelimit import FailureLimit
+    from kiosk.access.ratelimit import FailureLimit
 
     # Failures count per address (five a minute, then 429, which test_tokens proves):
     # lifted here, so that every fuzzed input reaches the checks behind the limit.

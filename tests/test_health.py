@@ -9,10 +9,10 @@ import time
 
 from conftest import ThreadedRoom, eventually
 
-from kiosk.controller import RoomController
-from kiosk.health import DEVICE_TIMEOUT
-from kiosk.messages import Command
-from kiosk.store import Store
+from kiosk.app.features import RoomController
+from kiosk.devices.health import DEVICE_TIMEOUT, HealthCommands
+from kiosk.room.messages import Command
+from kiosk.room.store import Store
 
 KIOSK = [sys.executable, "-m", "kiosk"]
 
@@ -35,8 +35,9 @@ def test_presence_is_published_on_change_and_expires(tmp_path):
 
     heard = time.monotonic()
     assert ctl.sweep() == []  # not silent yet
-    assert ctl.expire_devices(heard + DEVICE_TIMEOUT - 0.1) == []
-    gone = ctl.expire_devices(heard + DEVICE_TIMEOUT + 0.1)
+    health = ctl.feature(HealthCommands)  # the devices' capability owns their presence
+    assert health.expire_devices(heard + DEVICE_TIMEOUT - 0.1) == []
+    gone = health.expire_devices(heard + DEVICE_TIMEOUT + 0.1)
     assert gone[0][1]["online"] is False and gone[0][1]["last_seen"]
     ctl.state.apply(gone)
     assert [d.id for d in ctl.state.alerts] == ["touch"]
@@ -132,8 +133,8 @@ def test_the_media_engine_reports_the_camera_frame_rate(room_config):
 
 
 def test_the_agent_reports_assigned_screens_from_sysfs(tmp_path):
-    from kiosk.agent import report
     from kiosk.config import RoomConfig
+    from kiosk.devices.agent import report
 
     root = tmp_path / "root"
     for name, status in (("card0-HDMI-A-1", "connected"), ("card0-DP-1", "disconnected")):

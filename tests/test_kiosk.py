@@ -261,7 +261,8 @@ def test_usable_by_keyboard_alone(live_room, new_page):
 def test_a_translator_adds_a_language_with_one_file(tmp_path, monkeypatch):
     import shutil
 
-    from kiosk import commands, i18n
+    from kiosk import i18n
+    from kiosk.room import commands
 
     for f in LOCALES.glob("*.json"):
         shutil.copy(f, tmp_path / f.name)

@@ -10,10 +10,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from conftest import Inbox
 
+from kiosk.app.room import free_port
 from kiosk.config import RoomConfig
 from kiosk.exceptions import ConfigError, MailError
 from kiosk.mail import MailConfig, message, send
-from kiosk.room import free_port
 
 
 @pytest.fixture

@@ -291,7 +291,7 @@ async def test_the_counsellor_switches_the_room_camera_and_microphone(talk):
 
 
 async def test_connection_quality_reaches_the_counsellor(talk):
-    from kiosk.state import is_poor
+    from kiosk.room.state import is_poor
 
     room = talk
     partner_id, partner, _ = await joined(room)

@@ -19,12 +19,12 @@ from test_site import JOBCENTER, MAX, MIA, Clock
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-import kiosk.console
+import kiosk.site.console
+from kiosk.app.room import Room
 from kiosk.config import RoomConfig, SiteConfig
-from kiosk.console_page import COOKIE
-from kiosk.presence import PRESENCE_TTL
-from kiosk.room import Room
-from kiosk.site import Site
+from kiosk.site.console_page import COOKIE
+from kiosk.site.presence import PRESENCE_TTL
+from kiosk.site.service import Site
 
 MAX_ID = 2
 SHOTS = Path(__file__).resolve().parent.parent / ".cache" / "screenshots"
@@ -76,7 +76,7 @@ class SiteRoom(ThreadedRoom):
 
 @pytest.fixture
 def net(room_config, tmp_path, monkeypatch):
-    monkeypatch.setattr(kiosk.console, "BEAT_EVERY", 0.2)
+    monkeypatch.setattr(kiosk.site.console, "BEAT_EVERY", 0.2)
     site = SiteConfig(data_dir=tmp_path / "site", router="tcp://127.0.0.1:0",
                       pub="tcp://127.0.0.1:0", heartbeat=0.2, http_port=0, demo=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -324,8 +324,8 @@ def _console_of(run, data_dir: Path, timeout: float = 20.0) -> str:
 def test_kiosk_demo_and_serve_site_serve_the_console(data_dir, tmp_path):
     from test_cli import Running
 
-    from kiosk.room import free_port
-    from kiosk.site import site_keyring
+    from kiosk.app.room import free_port
+    from kiosk.site.service import site_keyring
 
     port = free_port()
     run = Running("demo", "--port", str(port), "--data-dir", str(data_dir))

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from kiosk.controller import RoomController
-from kiosk.messages import Command
-from kiosk.partners import token_hash
-from kiosk.store import Store
+from kiosk.app.features import RoomController
+from kiosk.partners.commands import token_hash
+from kiosk.room.messages import Command
+from kiosk.room.store import Store
 
 
 @pytest.fixture

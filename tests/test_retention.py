@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 from conftest import ThreadedRoom, eventually
 
-from kiosk.agencies import AGENCY_TYPES
+from kiosk.app.features import RoomController
 from kiosk.config import RoomConfig
-from kiosk.controller import RoomController
+from kiosk.evaluation.stats import load_facts, report, to_json
 from kiosk.exceptions import ConfigError
-from kiosk.messages import Command
-from kiosk.retention import KINDS, RetentionPolicy
-from kiosk.stats import load_facts, report, to_json
-from kiosk.store import Store
+from kiosk.room.agencies import AGENCY_TYPES
+from kiosk.room.messages import Command
+from kiosk.room.retention import KINDS, RetentionPolicy
+from kiosk.room.store import Store
 
 KIOSK = [sys.executable, "-m", "kiosk"]
 NOW = dt.datetime.now(dt.UTC)

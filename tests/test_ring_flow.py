@@ -16,7 +16,7 @@ from conftest import ThreadedRoom, eventually
 from playwright.sync_api import expect
 from test_directory_ui import JOBCENTER, MAX, MAX_ID, row, site_state, start_site_room
 
-from kiosk.ringing import RING_TIMEOUT
+from kiosk.site.ringing import RING_TIMEOUT
 
 ROOM_NAME = "Beratungsraum 1"  # the room's default name, as rings carry it
 

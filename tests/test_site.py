@@ -11,17 +11,17 @@ import zmq
 import zmq.asyncio
 from conftest import BusRoom, until
 
-from kiosk.bus import configure
-from kiosk.client import CommandClient
 from kiosk.config import SiteConfig
-from kiosk.directory import DEMO_DIRECTORY
-from kiosk.link import RoomLink
-from kiosk.mirror import Mirror
-from kiosk.presence import PRESENCE_TTL
-from kiosk.ringing import RING_KEEP, RING_TIMEOUT
-from kiosk.site import Site, site_keyring
-from kiosk.site_link import SiteLink
-from kiosk.site_state import SiteState
+from kiosk.room.bus import configure
+from kiosk.room.client import CommandClient
+from kiosk.room.link import RoomLink
+from kiosk.room.mirror import Mirror
+from kiosk.site.directory import DEMO_DIRECTORY
+from kiosk.site.link import SiteLink
+from kiosk.site.presence import PRESENCE_TTL
+from kiosk.site.ringing import RING_KEEP, RING_TIMEOUT
+from kiosk.site.service import Site, site_keyring
+from kiosk.site.state import SiteState
 
 PASSWORD = "partner-passwort-1"
 JOBCENTER = 2  # the demo district's agency ids follow the file's order

@@ -9,7 +9,7 @@ from test_access import cookie_of, request, sign_in
 def test_staff_cli_adds_lists_changes_and_removes_accounts(live_room):
     from click.testing import CliRunner
 
-    from kiosk.cli import main
+    from kiosk.cli.main import main
 
     run = CliRunner().invoke
     data = ["--data-dir", str(live_room.config.data_dir)]

@@ -11,11 +11,20 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from kiosk.agencies import AGENCY_TYPES, MODES
-from kiosk.controller import RoomController
-from kiosk.messages import Command
-from kiosk.stats import MIN_N, Facts, StatsError, export, load_facts, merge, report, to_excel
-from kiosk.store import Store
+from kiosk.app.features import RoomController
+from kiosk.evaluation.stats import (
+    MIN_N,
+    Facts,
+    StatsError,
+    export,
+    load_facts,
+    merge,
+    report,
+    to_excel,
+)
+from kiosk.room.agencies import AGENCY_TYPES, MODES
+from kiosk.room.messages import Command
+from kiosk.room.store import Store
 
 KIOSK = [sys.executable, "-m", "kiosk"]
 JOBCENTER = 1 << AGENCY_TYPES.index("Jobcenter")

@@ -9,9 +9,9 @@ import textwrap
 
 import pytest
 
-from kiosk.controller import RoomController
+from kiosk.app.features import RoomController
 from kiosk.exceptions import StoreError
-from kiosk.store import MIGRATIONS, Store
+from kiosk.room.store import MIGRATIONS, Store
 
 ALL = [name for name, _ in MIGRATIONS]
 
@@ -32,7 +32,7 @@ def test_migrations_on_an_empty_file(tmp_path):
 
 def test_migrations_on_an_existing_file_apply_only_what_is_new(tmp_path, monkeypatch):
     path = tmp_path / "room.db"
-    monkeypatch.setattr("kiosk.store.MIGRATIONS", MIGRATIONS[:1])
+    monkeypatch.setattr("kiosk.room.store.MIGRATIONS", MIGRATIONS[:1])
     old = Store(path)
     old.db["rooms"].insert({"id": "r1", "name": "Raum 1", "phase": "consulting", "language": "de",
                             "privacy": 0, "session_id": "s1"})
@@ -57,9 +57,9 @@ def test_a_file_that_is_not_a_database_gets_a_clear_error(tmp_path):
 
 CRASH = textwrap.dedent("""
     import os, signal, sys
-    from kiosk.controller import RoomController
-    from kiosk.messages import Command
-    from kiosk.store import Store
+    from kiosk.app.features import RoomController
+    from kiosk.room.messages import Command
+    from kiosk.room.store import Store
     ctl = RoomController(Store(sys.argv[1]), "r1", "Raum 1")
     assert ctl.handle(Command("session.start"))[0].ok
     for i in range(int(sys.argv[2])):

@@ -10,12 +10,12 @@ import pytest
 from conftest import ThreadedRoom
 from playwright.sync_api import expect
 
-from kiosk.agencies import TOPICS
-from kiosk.contacts import Contact, add_directory, remove_directory
-from kiosk.messages import Command
-from kiosk.room import free_port
-from kiosk.summary import Summary, content, page_html
-from kiosk.summary_pdf import pdf
+from kiosk.app.room import free_port
+from kiosk.handout.contacts import Contact, add_directory, remove_directory
+from kiosk.handout.pdf import pdf
+from kiosk.handout.summary import Summary, content, page_html
+from kiosk.room.agencies import TOPICS
+from kiosk.room.messages import Command
 
 INTERNAL = "INTERN-Vermerk: Schulden beim Vermieter"
 PARTNER = {"name": "Frau Demir", "agency": "Ausländerbehörde Musterstadt",
@@ -70,7 +70,7 @@ def test_topics_are_checked_kept_in_order_stored_and_cleared(controller, store):
 
 
 def test_topics_survive_a_restart_of_the_controller(store):
-    from kiosk.controller import RoomController
+    from kiosk.app.features import RoomController
 
     first = RoomController(store, "r1", "Raum 1")
     ok(first, "session.start")
@@ -338,7 +338,7 @@ def test_the_summary_is_refused_to_other_hosts_without_a_staff_sign_in(data_dir)
     from test_access import own_address, request
 
     from kiosk.config import RoomConfig
-    from kiosk.keys import Keyring
+    from kiosk.room.keys import Keyring
 
     address = own_address()
     assert address, "this test needs a non-loopback IPv4 address (see `ip addr`)"

@@ -13,10 +13,10 @@ import urllib.request
 
 from aiortc import RTCPeerConnection
 
-from kiosk.controller import RoomController
-from kiosk.messages import Command
-from kiosk.pairing import CODE_ALPHABET, CODE_LENGTH
-from kiosk.store import Store
+from kiosk.access.pairing import CODE_ALPHABET, CODE_LENGTH
+from kiosk.app.features import RoomController
+from kiosk.room.messages import Command
+from kiosk.room.store import Store
 
 GUESSES = 10_000
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import panel as pn
 import pytest
 
-from kiosk.link import RoomLink
+from kiosk.room.link import RoomLink
 from kiosk.views import ControlView, DisplayView, KioskView
 
 

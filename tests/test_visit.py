@@ -14,7 +14,7 @@ import pytest
 from conftest import ThreadedRoom, eventually
 from playwright.sync_api import expect
 
-from kiosk import visits
+from kiosk.visits import visit as visits
 
 
 def book(room: ThreadedRoom, minutes_ahead: float = 5, label: str = "Frau K.") -> tuple[int, str]:

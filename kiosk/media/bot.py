@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from ..exceptions import KioskError
-from .source import PatternTrack, ToneTrack
+from kiosk.exceptions import KioskError
+from kiosk.media.source import PatternTrack, ToneTrack
 
 
 def _http(method: str, url: str, body: bytes | None = None,

@@ -25,13 +25,13 @@ from aiortc import (
 )
 from aiortc.contrib.media import MediaRelay
 
-from ..exceptions import BusError, KioskError
-from ..link import RoomLink
-from . import relay
-from .gate import BothGates, Gate, GatedTrack
-from .quality import Sample, measure
-from .source import RoomMedia, open_room_media
-from .watchdog import CameraWatch
+from kiosk.exceptions import BusError, KioskError
+from kiosk.media import relay
+from kiosk.media.gate import BothGates, Gate, GatedTrack
+from kiosk.media.quality import Sample, measure
+from kiosk.media.source import RoomMedia, open_room_media
+from kiosk.media.watchdog import CameraWatch
+from kiosk.room.link import RoomLink
 
 log = logging.getLogger(__name__)
 

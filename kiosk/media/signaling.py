@@ -13,17 +13,16 @@ import html
 import json
 import logging
 from collections.abc import Awaitable
-from pathlib import Path
 
 import tornado.web
 
-from ..access import is_loopback
-from ..ratelimit import FailureLimit
-from .engine import MediaEngine, SignalingError
+from kiosk.access.ratelimit import FailureLimit
+from kiosk.access.web import is_loopback
+from kiosk.media.engine import MediaEngine, SignalingError
+from kiosk.resources import ASSETS
 
 log = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 MAX_SDP_BYTES = 64 * 1024
 

@@ -22,12 +22,12 @@ import hashlib
 import json
 from typing import Any
 
-from ..access import same_origin
-from ..exceptions import BusError
-from ..ratelimit import FailureLimit
-from ..state import RoomState
-from .engine import MediaEngine
-from .signaling import TOO_MANY, _Base
+from kiosk.access.ratelimit import FailureLimit
+from kiosk.access.web import same_origin
+from kiosk.exceptions import BusError
+from kiosk.media.engine import MediaEngine
+from kiosk.media.signaling import TOO_MANY, _Base
+from kiosk.room.state import RoomState
 
 #: What the client's page asks before a partner joins (its version goes to the consent log).
 CONSENT_TEXT = ("Darf {who} per Video dazukommen? {agency} sieht und hört Sie dann im "

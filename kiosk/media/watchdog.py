@@ -10,8 +10,8 @@ import logging
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from ..exceptions import BusError
-from ..link import RoomLink
+from kiosk.exceptions import BusError
+from kiosk.room.link import RoomLink
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import panel as pn
 
-from ..state import Device
-from .base import STYLES, RoomView, alert_text, escape, local_time, sign_out
-from .directory_admin import DirectoryAdminPanel
-from .itemlist import ItemList
+from kiosk.room.state import Device
+from kiosk.views.base import STYLES, RoomView, alert_text, escape, local_time, sign_out
+from kiosk.views.directory_admin import DirectoryAdminPanel
+from kiosk.views.itemlist import ItemList
 
 KIND_LABELS = {"touch": "Touchscreen", "display": "Zweite Anzeige", "tablet": "Tablet",
                "camera": "Kamera", "agent": "Geräte-Agent"}

@@ -12,11 +12,11 @@ from typing import Any
 import panel as pn
 import param
 
-from .. import i18n
-from ..invitation import local
-from .base import STYLES, escape
-from .chime import Chime
-from .itemlist import ItemList
+from kiosk import i18n
+from kiosk.views.base import STYLES, escape
+from kiosk.views.chime import Chime
+from kiosk.views.itemlist import ItemList
+from kiosk.visits.invitation import local
 
 MAIL_LABELS = {"pending": "E-Mail wird gesendet", "sent": "E-Mail gesendet",
                "failed": "E-Mail NICHT gesendet"}

@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable
 import panel as pn
 import param
 
-from ..exceptions import BusError
-from ..link import RoomLink
-from ..state import Device, Note, Step
-from .beacon import Beacon
+from kiosk.exceptions import BusError
+from kiosk.room.link import RoomLink
+from kiosk.room.state import Device, Note, Step
+from kiosk.views.beacon import Beacon
 
 log = logging.getLogger(__name__)
 

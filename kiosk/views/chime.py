@@ -3,12 +3,10 @@ a client in the waiting room, a ringing call. Made with Web Audio: no sound file
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import param
 from panel.custom import JSComponent
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+from kiosk.resources import ASSETS
 
 
 class Chime(JSComponent):

@@ -13,15 +13,15 @@ import panel as pn
 import param
 from tornado.web import decode_signed_value
 
-from ..agencies import AGENCY_TYPES, TOPICS
-from ..exceptions import BusError
-from ..pairing_page import CREDENTIAL_DAYS, cookie_name
-from ..state import is_poor
-from .appointments import AppointmentPanel
-from .base import STYLES, RoomView, alert_text, escape, sign_out
-from .chips import Chips
-from .directory import DirectoryPanel
-from .itemlist import ItemList
+from kiosk.access.pairing_page import CREDENTIAL_DAYS, cookie_name
+from kiosk.exceptions import BusError
+from kiosk.room.agencies import AGENCY_TYPES, TOPICS
+from kiosk.room.state import is_poor
+from kiosk.views.appointments import AppointmentPanel
+from kiosk.views.base import STYLES, RoomView, alert_text, escape, sign_out
+from kiosk.views.chips import Chips
+from kiosk.views.directory import DirectoryPanel
+from kiosk.views.itemlist import ItemList
 
 CONSENT_LABELS = {"pending": "Zustimmung erfragt", "granted": "zugestimmt",
                   "declined": "abgelehnt", "withdrawn": "zurückgezogen"}

@@ -15,13 +15,13 @@ from typing import Any
 import panel as pn
 import param
 
-from ..agencies import AGENCY_TYPES, TOPICS
-from ..directory import Contact
-from ..exceptions import BusError
-from ..ringing import RING_TIMEOUT, seconds_left
-from ..site_state import Ring
-from .base import STYLES, escape
-from .itemlist import ItemList
+from kiosk.exceptions import BusError
+from kiosk.room.agencies import AGENCY_TYPES, TOPICS
+from kiosk.site.directory import Contact
+from kiosk.site.ringing import RING_TIMEOUT, seconds_left
+from kiosk.site.state import Ring
+from kiosk.views.base import STYLES, escape
+from kiosk.views.itemlist import ItemList
 
 #: A contact's presence in words (never by colour alone).
 PRESENCE_LABELS = {"available": "Verfügbar", "busy": "Beschäftigt", "away": "Abwesend",

@@ -16,10 +16,10 @@ from typing import Any
 import panel as pn
 import param
 
-from ..agencies import AGENCY_TYPES
-from ..exceptions import BusError
-from .base import STYLES, escape
-from .itemlist import ItemList
+from kiosk.exceptions import BusError
+from kiosk.room.agencies import AGENCY_TYPES
+from kiosk.views.base import STYLES, escape
+from kiosk.views.itemlist import ItemList
 
 FIELDS = ("agency", "agency_type", "name", "role", "languages", "topics", "email", "phone",
           "hours")

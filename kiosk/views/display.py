@@ -10,9 +10,9 @@ from __future__ import annotations
 import panel as pn
 import segno
 
-from ..i18n import direction, t
-from .base import STYLES, RoomView, escape, items_html, local_time
-from .tiles import PartnerTiles
+from kiosk.i18n import direction, t
+from kiosk.views.base import STYLES, RoomView, escape, items_html, local_time
+from kiosk.views.tiles import PartnerTiles
 
 PAIRING_STYLES = """
 .pairing { display: flex; gap: 2rem; align-items: center; background: #eef3f8;

@@ -13,11 +13,11 @@ from typing import Any
 import panel as pn
 import param
 
-from ..commands import appointment_code, email_address
-from ..exceptions import CommandError
-from ..i18n import consent_version, t
-from .base import RoomView
-from .kiosk_screen import SIZES, KioskChoices, KioskScreen, describe
+from kiosk.exceptions import CommandError
+from kiosk.i18n import consent_version, t
+from kiosk.room.commands import appointment_code, email_address
+from kiosk.views.base import RoomView
+from kiosk.views.kiosk_screen import SIZES, KioskChoices, KioskScreen, describe
 
 THANKS_SECONDS = 10.0
 QUESTIONS = ("satisfaction", "ease", "recommend")

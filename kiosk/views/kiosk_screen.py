@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import param
 from panel.custom import JSComponent
 
-from ..contacts import contacts
-from ..i18n import direction, languages, native_name, t, tag
-from ..state import RoomState
+from kiosk.handout.contacts import contacts
+from kiosk.i18n import direction, languages, native_name, t, tag
+from kiosk.resources import ASSETS
+from kiosk.room.state import RoomState
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SIZES = (100, 150, 200)
 
 

@@ -2,7 +2,7 @@
 
 The view shows and forwards only: it asks the room for its anonymous facts
 (a loader handed in by the server), computes the report with
-:mod:`kiosk.stats` and draws it. Figures from fewer than five answers,
+:mod:`kiosk.evaluation.stats` and draws it. Figures from fewer than five answers,
 sessions or partner calls are shown as "–". CSV and Excel downloads carry
 the same tables.
 """
@@ -19,9 +19,9 @@ import param
 from bokeh.models import ColumnDataSource, FactorRange
 from bokeh.plotting import figure
 
-from .. import stats as st
-from ..agencies import MODE_LABELS, MODES
-from .base import STYLES, escape
+from kiosk.evaluation import stats as st
+from kiosk.room.agencies import MODE_LABELS, MODES
+from kiosk.views.base import STYLES, escape
 
 MODE_COLOURS = {"room": "#8a949e", "room_partners": "#0b5cad", "remote": "#1e6b34"}
 COLUMNS = {"segment": "Aufteilung", "label": "Gruppe", "sessions": "Termine",

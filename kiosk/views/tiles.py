@@ -3,12 +3,10 @@ admitted partner's media from the room's engine (WHEP on loopback)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import param
 from panel.custom import JSComponent
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+from kiosk.resources import ASSETS
 
 
 class PartnerTiles(JSComponent):

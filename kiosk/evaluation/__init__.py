@@ -1,0 +1,1 @@
+"""The evaluation: anonymous figures from the survey and the sessions' facts."""
