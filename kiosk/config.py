@@ -21,6 +21,11 @@ names only what differs, in the sections ``[room]``, ``[http]`` and ``[bus]``::
     keys = "/etc/kiosk/site-keys"   # the site's public key and this room's site key
     key = "raum-2"
 
+    [media.turn]           # TURN for partners behind firewalls (see README, field networks)
+    urls = ["turns:turn.agentur.example:443?transport=tcp", "turn:turn.agentur.example:3478"]
+    secret = "..."         # coturn's static-auth-secret (use-auth-secret)
+    ttl = 14400            # seconds a credential holds: a call plus the reconnect grace
+
     [retention]            # days; these are the defaults
     notes_days = 0         # notes, next steps: erased when the client has left
     sessions_days = 90     # partner names, invitations, consent log, exact times
@@ -53,6 +58,7 @@ _FILE_KEYS = {
     ("room", "data_dir"): "data_dir", ("room", "run"): "run", ("room", "phone"): "phone",
     ("http", "address"): "http_address", ("http", "port"): "http_port",
     ("http", "allowed_origins"): "allowed_origins",
+    ("http", "trusted_proxies"): "trusted_proxies", ("media", "turn"): "turn",
     ("bus", "router"): "bus_router", ("bus", "pub"): "bus_pub",
     ("bus", "keys"): "bus_keys", ("bus", "heartbeat"): "heartbeat", ("bus", "silence"): "silence",
     ("kiosk", "idle_timeout"): "idle_timeout", ("kiosk", "idle_warning"): "idle_warning",
@@ -135,7 +141,14 @@ class RoomConfig:
     """DRM connector of the second display, e.g. card0-DP-1."""
     public_url: str = ""
     """How tablets and partners reach this server, e.g. https://raum-2.example:8443;
-    empty: the page server's own address."""
+    empty: the page server's own address. With https, every cookie is ``Secure``."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of the reverse proxies whose ``X-Forwarded-For``, ``-Proto``
+    and ``-Host`` the room believes (``[http] trusted_proxies``); from anyone else those
+    headers change nothing."""
+    turn: Any = None
+    """TURN for the partners' and remote clients' pages and the room's own peers
+    (``[media.turn]``, a :class:`kiosk.media.turn.TurnConfig`); none: no TURN."""
     mail_host: str = ""
     """SMTP server for invitations and summaries; empty: none (a demo writes .eml files)."""
     mail_port: int = 587
@@ -177,6 +190,14 @@ class RoomConfig:
         self.run = tuple(self.run)
         self.allowed_origins = tuple(self.allowed_origins)
         self.ice_servers = tuple(self.ice_servers)
+        from kiosk.access.proxies import TrustedProxies
+        from kiosk.media.turn import TurnConfig
+
+        self.trusted_proxies = TrustedProxies.parse(self.trusted_proxies).as_strings()
+        if isinstance(self.turn, dict):
+            self.turn = TurnConfig.from_mapping(self.turn)
+        elif self.turn is not None and not isinstance(self.turn, TurnConfig):
+            raise ConfigError("[media.turn] must be a section like [media.turn]")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}", self.room_id):
             raise ConfigError(f"room id {self.room_id!r} may hold only letters, digits and dashes")
         if bool(self.site_router) != bool(self.site_pub):
@@ -238,6 +259,18 @@ class RoomConfig:
     def runtime_path(self) -> Path:
         return self.data_dir / RUNTIME_FILE
 
+    @property
+    def proxies(self) -> Any:
+        """The trusted proxies as a :class:`kiosk.access.proxies.TrustedProxies`."""
+        from kiosk.access.proxies import TrustedProxies
+
+        return TrustedProxies.parse(self.trusted_proxies)
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether every cookie is ``Secure`` (the public address is https)."""
+        return self.public_url.startswith("https://")
+
     def with_(self, **changes: Any) -> RoomConfig:
         return replace(self, **changes)
 
@@ -289,6 +322,11 @@ class SiteConfig:
     a TLS proxy in front to reach it from the agencies)."""
     http_port: int = 5010
     """Port of the partner console; 0 picks a free one."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Reverse proxies whose ``X-Forwarded-*`` headers the console believes."""
+    public_url: str = ""
+    """How partners reach the console, e.g. https://partner.agentur.example; with
+    https, its cookie is ``Secure``."""
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -300,6 +338,14 @@ class SiteConfig:
                                   "endpoint (tcp://host:port, ipc://path or inproc://name)")
         if not self.heartbeat > 0:
             raise ConfigError("site heartbeat must be positive")
+        from kiosk.access.proxies import TrustedProxies
+
+        self.trusted_proxies = TrustedProxies.parse(
+            self.trusted_proxies, "[site] trusted_proxies").as_strings()
+        self.public_url = self.public_url.rstrip("/")
+        if self.public_url and not re.fullmatch(r"https?://[^\s/?#]+", self.public_url):
+            raise ConfigError(f"[site] public_url {self.public_url!r} must be like "
+                              "https://host:port (no path)")
 
     @property
     def db_path(self) -> Path:

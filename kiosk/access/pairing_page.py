@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import tornado.web
 
 from kiosk.access.pairing import PAIRING_ERRORS
+from kiosk.access.proxies import secure_cookie
 from kiosk.access.ratelimit import FailureLimit
 from kiosk.exceptions import BusError
 from kiosk.resources import ASSETS
@@ -105,7 +106,7 @@ auf der Verwaltungsseite „Tablet koppeln“ wählt. Er gilt fünf Minuten und 
             return
         self.set_signed_cookie(cookie_name(self.link.state.room_id), reply.data["token"],
                                expires_days=CREDENTIAL_DAYS, httponly=True, samesite="Strict",
-                               secure=self.request.protocol == "https", path="/")
+                               secure=secure_cookie(self), path="/")
         self.redirect("/control", status=303)
 
 

@@ -16,7 +16,6 @@ Bokeh calls :class:`RoomAuth` for every page, websocket and asset request.
 from __future__ import annotations
 
 import html
-import ipaddress
 import secrets
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from bokeh.server.auth_provider import AuthProvider
 
 from kiosk.access.pairing_page import CREDENTIAL_DAYS
 from kiosk.access.pairing_page import cookie_name as tablet_cookie
+from kiosk.access.proxies import from_room_pc, secure_cookie
 from kiosk.access.ratelimit import FailureLimit
 from kiosk.access.staff import SESSION_HOURS, STAFF_PAGES
 from kiosk.exceptions import BusError
@@ -79,13 +79,6 @@ def local_path(target: str, default: str) -> str:
     if parts.scheme or parts.netloc or any(c in target for c in "\\\r\n\t"):
         return default
     return target
-
-
-def is_loopback(address: str | None) -> bool:
-    try:
-        return ipaddress.ip_address(address or "").is_loopback
-    except ValueError:
-        return False
 
 
 def refuse(handler: tornado.web.RequestHandler, status: int, title: str, text: str,
@@ -151,7 +144,7 @@ class RoomAuth(AuthProvider):
         if page is None:
             return "public"
         if PAGES[page] == "device":
-            if is_loopback(handler.request.remote_ip):
+            if from_room_pc(handler.request):
                 return "room-pc"
             device = await paired_device(self.link, handler)
             if device:
@@ -231,7 +224,7 @@ class LoginHandler(tornado.web.RequestHandler):
             return self.page(name=name, error="Name oder Passwort stimmt nicht.", target=target)
         self.set_signed_cookie(staff_cookie(self.link.state.room_id), reply.data["token"],
                                expires_days=None, httponly=True, samesite="Strict",
-                               secure=self.request.protocol == "https", path="/")
+                               secure=secure_cookie(self), path="/")
         home = HOME[reply.data["role"]]
         allowed = page_of(urlsplit(target).path) in STAFF_PAGES[reply.data["role"]]
         self.redirect(target if target and allowed else home, status=303)

@@ -14,9 +14,11 @@ import logging
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import zmq.asyncio
 
+from kiosk.access.proxies import trust_proxies
 from kiosk.app.features import RoomController
 from kiosk.config import RoomConfig, SiteConfig, forget_runtime, write_runtime
 from kiosk.handout.commands import SummaryCommands
@@ -137,12 +139,14 @@ class Room:
                                       ice_servers=cfg.ice_servers, camera=cfg.camera,
                                       microphone=cfg.microphone,
                                       microphone_format=cfg.microphone_format,
-                                      camera_watch=cfg.camera_watch)
+                                      camera_watch=cfg.camera_watch, turn=cfg.turn)
             await self.engine.start()
             limit = visit_limit()  # wrong visit links, on the pages and the client's API
             self.port = cfg.http_port or free_port(cfg.http_address)
             origins = [f"{h}:{self.port}" for h in ("localhost", "127.0.0.1",
                                                     cfg.http_address)]
+            if cfg.public_url:  # pages opened through the agency's proxy
+                origins.append(urlsplit(cfg.public_url).netloc)
             self.server = build_server(
                 self.link, address=cfg.http_address, port=self.port,
                 origins=sorted(set(origins) | set(cfg.allowed_origins)),
@@ -150,10 +154,11 @@ class Room:
                                 "media": {"peers": self.engine.peer_count,
                                           "partners": self.engine.counters()}},
                 extra_routes=[*routes(self.engine), *visit_routes(self.link, cfg.phone, limit,
-                                                           cfg.ice_servers),
+                                                           self.engine.page_ice_servers),
                               *visit_api_routes(self.engine, limit)],
                 facts=self._facts,
                 cookie_secret=self.link.cookie_secret)
+            trust_proxies(self.server._http, cfg.proxies)
             self.server.start()
             self.link.urls = self.urls
             self.link.base_url = cfg.public_url or self.urls["kiosk"].rsplit("/", 1)[0]

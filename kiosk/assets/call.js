@@ -4,7 +4,11 @@
 // other participants, leaving. Each page drives it through window.KioskCall(hooks).
 window.KioskCall = (hooks) => {
   const $ = (id) => document.getElementById(id);
-  const iceServers = JSON.parse(document.body.dataset.ice || "[]").map((u) => ({ urls: u }));
+  // ICE servers as the room minted them for this page (TURN with credentials of their
+  // own, valid for hours); a reconnect asks for fresh ones.
+  let iceServers = JSON.parse(document.body.dataset.ice || "[]")
+    .map((s) => (typeof s === "string" ? { urls: s } : s));
+  const turn = () => iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)));
   const call = { stream: null, pc: null, resource: null };
   let poll = null, reconnecting = false, over = false;
   const pulls = new Map();  // participant id -> {pc, resource, figure}
@@ -58,14 +62,27 @@ window.KioskCall = (hooks) => {
     tick();
   }
 
+  // The offer once its candidates are gathered. Chromium never finishes gathering when
+  // a firewall silently drops a TURN port: stop waiting shortly after the first relay
+  // candidate, and at the latest after a cap (the room cannot take candidates later).
   async function gathered(pc) {
     await pc.setLocalDescription(await pc.createOffer());
     await new Promise((done) => {
       if (pc.iceGatheringState === "complete") return done();
       pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && done());
-      setTimeout(done, 2000);
+      pc.addEventListener("icecandidate", (e) => {
+        if (e.candidate && e.candidate.type === "relay") setTimeout(done, 300);
+      });
+      setTimeout(done, turn() ? 8000 : 2000);
     });
     return pc.localDescription.sdp;
+  }
+
+  async function freshIce() {
+    try {
+      const res = await fetch(`${call.resource}/ice`, { cache: "no-store" });
+      if (res.ok) iceServers = (await res.json()).iceServers;
+    } catch (e) { /* offline: keep the ones we have */ }
   }
 
   async function offer() {
@@ -108,6 +125,7 @@ window.KioskCall = (hooks) => {
     while (Date.now() < until) {
       old.close();
       try {
+        await freshIce();
         const sdp = await offer();
         const res = await fetch(call.resource, { method: "POST", body: sdp,
           headers: { "Content-Type": "application/sdp" } });

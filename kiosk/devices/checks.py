@@ -2,7 +2,8 @@
 
 One line per item, pass or fail, and for a failure a hint on how to fix it:
 camera (frames counted for a few seconds), microphone (a level), displays
-(connected, with modes), the room bus (a ping), the clock, free disk.
+(connected, with modes), the room bus (a ping), the TURN server (an allocation
+with fresh credentials, when ``[media.turn]`` is set), the clock, free disk.
 """
 
 from __future__ import annotations
@@ -167,9 +168,26 @@ def check_disk(config: RoomConfig) -> Check:
     return Check("disk", True, detail)
 
 
+async def check_turn(config: RoomConfig) -> Check:
+    """Allocate a relay on every TURN url with credentials minted now, as a partner's
+    page and the room's own peers would; the secret never appears."""
+    from kiosk.media.turn import probe
+
+    result = await probe(config.turn, label="check")
+    detail = "; ".join(result.lines())
+    if result.ok:
+        return Check("turn", True, detail)
+    return Check("turn", False, detail,
+                 "Compare [media.turn] secret with coturn's static-auth-secret and both "
+                 "clocks; for turns: the certificate must name the host and be trusted by "
+                 "this PC; the firewall must pass the ports (see README, field networks).")
+
+
 async def run_checks(config: RoomConfig, *, root: Path = Path("/"),
                      seconds: float = 3.0) -> list[Check]:
     """Every check, in the order a facility member would walk the room."""
-    return [await check_camera(config, seconds), await check_microphone(config),
-            check_displays(root, config), await check_bus(config), check_clock(),
-            check_disk(config)]
+    checks = [await check_camera(config, seconds), await check_microphone(config),
+              check_displays(root, config), await check_bus(config)]
+    if config.turn is not None:
+        checks.append(await check_turn(config))
+    return checks + [check_clock(), check_disk(config)]

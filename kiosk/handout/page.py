@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import tornado.web
 
-from kiosk.access.web import is_loopback, paired_device, refuse, signed_in
+from kiosk.access.proxies import from_room_pc
+from kiosk.access.web import paired_device, refuse, signed_in
 from kiosk.handout.summary import Summary, filename, page_html
 from kiosk.room.link import RoomLink
 
@@ -24,7 +25,7 @@ class SummaryHandler(tornado.web.RequestHandler):
         self.link, self.kind = link, kind
 
     async def allowed(self) -> bool:
-        if is_loopback(self.request.remote_ip):
+        if from_room_pc(self.request):
             return True
         if await paired_device(self.link, self):
             return True

@@ -30,6 +30,14 @@ from kiosk.media import relay
 from kiosk.media.gate import BothGates, Gate, GatedTrack
 from kiosk.media.quality import Sample, measure
 from kiosk.media.source import RoomMedia, open_room_media
+from kiosk.media.turn import (
+    TurnConfig,
+    explain_missing_relay,
+    mint,
+    relay_check,
+    room_choice_reason,
+    room_ice_servers,
+)
 from kiosk.media.watchdog import CameraWatch
 from kiosk.room.link import RoomLink
 
@@ -84,13 +92,19 @@ class MediaEngine:
 
     def __init__(self, link: RoomLink, *, label: str, ice_servers: tuple[str, ...] = (),
                  camera: str | None = None, microphone: str | None = None,
-                 microphone_format: str = "alsa", camera_watch: bool = True) -> None:
+                 microphone_format: str = "alsa", camera_watch: bool = True,
+                 turn: TurnConfig | None = None) -> None:
         self.link = link
         self.camera_watch = camera_watch
         self.label = label
         # Explicit ICE servers (none by default): aiortc would otherwise ask a public
         # STUN server, and the room must not talk to hosts it was not told about.
+        self.ice_servers = tuple(ice_servers)
         self.config = RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in ice_servers])
+        #: TURN for the peers of partners and remote clients (they sit behind firewalls);
+        #: the display's pulls on the room PC itself never need it.
+        self.turn = turn
+        self._relay_warned = False
         self.camera, self.microphone = camera, microphone
         self.microphone_format = microphone_format
         self.relay = MediaRelay()
@@ -111,6 +125,8 @@ class MediaEngine:
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self, quality_every: float = 2.0) -> None:
+        if self.turn is not None:
+            log.info("TURN: %s", room_choice_reason(self.turn))
         self.media = open_room_media(self.label, self.camera, self.microphone,
                                      self.microphone_format)
         self._quality = asyncio.ensure_future(self._watch_quality(quality_every))
@@ -201,6 +217,35 @@ class MediaEngine:
             return {"state": "paused"}
         return {"state": "lobby"}
 
+    # -- ICE servers ------------------------------------------------------------------
+    def remote_config(self, label: str) -> RTCConfiguration:
+        """The configuration of a peer connection with someone outside the room: the
+        TURN server the room uses (aioice takes only one), fresh credentials, then the
+        configured STUN/TURN urls."""
+        servers = list(self.config.iceServers or [])
+        if self.turn is not None:
+            servers = room_ice_servers(self.turn, label) + servers
+        return RTCConfiguration(iceServers=servers)
+
+    def page_ice_servers(self, label: str) -> list[dict[str, object]]:
+        """``iceServers`` for a partner's or remote client's page: every TURN url with
+        credentials minted now for this page (never the secret), then STUN urls."""
+        servers: list[dict[str, object]] = []
+        if self.turn is not None:
+            servers.append(mint(self.turn, label).ice_server())
+        return servers + [{"urls": u} for u in self.ice_servers]
+
+    def _check_relay(self, sdp: str) -> None:
+        """aiortc says nothing when TURN fails: without a relay candidate in the room's
+        own description, partners behind strict firewalls cannot connect."""
+        if self.turn is None:
+            return
+        if relay_check(sdp):
+            self._relay_warned = False
+        elif not self._relay_warned:  # once until TURN works again, not at every call
+            self._relay_warned = True
+            log.warning(explain_missing_relay(self.turn))
+
     # -- signalling -------------------------------------------------------------------
     @staticmethod
     def _check_offer(offer: str) -> None:
@@ -243,7 +288,8 @@ class MediaEngine:
             if c.kind == "partner" and c.partner == partner:
                 await self.hang_up(old, report=False)
         resource = uuid.uuid4().hex
-        call = Call(RTCPeerConnection(self.config), partner, "partner", self.gate(partner))
+        call = Call(RTCPeerConnection(self.remote_config(f"room-p{partner}")), partner,
+                    "partner", self.gate(partner))
         self.calls[resource] = call
         return resource, await self._connect(resource, call, offer)
 
@@ -258,7 +304,7 @@ class MediaEngine:
         for other, c in list(self.calls.items()):  # the display pulls again when it is back
             if c.kind == "display" and (c.partner == call.partner or c.viewer == resource):
                 await self.hang_up(other, report=False)
-        call.pc = RTCPeerConnection(self.config)
+        call.pc = RTCPeerConnection(self.remote_config(f"room-p{call.partner}"))
         call.incoming.clear()
         return await self._connect(resource, call, offer)
 
@@ -307,7 +353,9 @@ class MediaEngine:
                 track = GatedTrack(switched, call.gate)
                 call.sent.append(track)
                 pc.addTrack(track)
-        return await self._answer(pc)
+        answer = await self._answer(pc)
+        self._check_relay(answer)
+        return answer
 
     async def lost(self, resource: str) -> None:
         """The partner's connection dropped: show it, and remove them after the grace."""
@@ -367,7 +415,8 @@ class MediaEngine:
             if seer is None or seer.kind != "partner" or seer is source:
                 raise SignalingError(404, "There is no such call.")
         self._check_offer(offer)
-        pc = RTCPeerConnection(self.config)
+        pc = RTCPeerConnection(self.config if seer is None
+                               else self.remote_config(f"room-p{seer.partner}"))
         await self._apply(pc, offer)
         resource = uuid.uuid4().hex
         gate = source.gate if seer is None else BothGates(source.gate, seer.gate)
@@ -390,6 +439,8 @@ class MediaEngine:
                                                 lambda r=receiver: relay.request_keyframe(r))
         self.calls[resource] = call
         answer = await self._answer(pc)
+        if seer is not None:
+            self._check_relay(answer)
         self._keyframe_soon(source)  # a late display must not wait seconds for a picture
         return resource, answer
 

@@ -16,8 +16,8 @@ from collections.abc import Awaitable
 
 import tornado.web
 
+from kiosk.access.proxies import from_room_pc
 from kiosk.access.ratelimit import FailureLimit
-from kiosk.access.web import is_loopback
 from kiosk.media.engine import MediaEngine, SignalingError
 from kiosk.resources import ASSETS
 
@@ -148,6 +148,22 @@ class WhipResourceHandler(_Base):
         await self.respond(rejoin(), "/api/whip")
 
 
+class IceHandler(_Base):
+    """GET /api/whip/<resource>/ice: fresh ICE servers (TURN credentials) for a call's
+    page before it offers again after a dropped network; the resource is the call's
+    secret."""
+
+    def get(self, resource: str) -> None:
+        call = self.engine.calls.get(resource)
+        if call is None or call.kind != "partner":
+            self.refuse(404, "There is no such call.")
+            return
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"iceServers": self.engine.page_ice_servers(
+            f"p{call.partner}")}))
+
+
 class JoinPageHandler(tornado.web.RequestHandler):
     """GET /join/<token>: the partner's page; the token is checked when they join."""
 
@@ -156,7 +172,7 @@ class JoinPageHandler(tornado.web.RequestHandler):
 
     def get(self, token: str) -> None:
         page = (ASSETS / "join.html").read_text(encoding="utf-8")
-        ice = json.dumps([s.urls for s in self.engine.config.iceServers])
+        ice = json.dumps(self.engine.page_ice_servers("partner"))
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Referrer-Policy", "no-referrer")  # the link must not leak onwards
         self.set_header("Cache-Control", "no-store")
@@ -172,7 +188,7 @@ class WhepHandler(_Base):
     the display, on this machine, pulls media of the room."""
 
     async def post(self, partner: str | None = None) -> None:
-        if not is_loopback(self.request.remote_ip):
+        if not from_room_pc(self.request):
             self.refuse(403, "Only the room's own display may pull media.")
             return
         offer = self.offer()
@@ -195,6 +211,7 @@ def routes(engine: MediaEngine) -> list[tuple]:
              {"path": str(ASSETS)}),
             (r"/api/whip", WhipHandler, opts),
             (r"/api/whip/([0-9a-f]{32})", WhipResourceHandler, opts),
+            (r"/api/whip/([0-9a-f]{32})/ice", IceHandler, opts),
             (r"/api/whep/partners/([0-9]{1,12})", WhepHandler, opts),
             (r"/api/whep/room", WhepHandler, opts),
             (r"/api/whep/([0-9a-f]{32})", WhepResourceHandler, opts)]

@@ -27,6 +27,7 @@ import tornado.httpserver
 import tornado.web
 import tornado.websocket
 
+from kiosk.access.proxies import TrustedProxies, trust_proxies
 from kiosk.access.ratelimit import FailureLimit
 from kiosk.access.staff import SESSION_HOURS
 from kiosk.access.web import TOO_MANY, SecurityHeaders, cookie_secret, same_origin
@@ -142,7 +143,8 @@ class ConsoleHandler(_Base):
             self.set_status(403)
             return self.form(email=email, error="E-Mail-Adresse oder Passwort stimmt nicht.")
         self.set_signed_cookie(COOKIE, reply.data["token"], expires_days=None, httponly=True,
-                               samesite="Strict", secure=self.request.protocol == "https",
+                               samesite="Strict", secure=(self.request.protocol == "https"
+                                                           or self.settings["secure_cookies"]),
                                path="/partner")
         self.redirect("/partner", status=303)  # always here: no open redirect
 
@@ -273,9 +275,12 @@ class ConsoleServer:
     """The site's small HTTP server for the partner console."""
 
     def __init__(self, console: PartnerConsole, *, address: str, port: int,
-                 data_dir: Path) -> None:
+                 data_dir: Path, proxies: TrustedProxies | None = None,
+                 public_url: str = "") -> None:
         self.console = console
         self.address, self.port = address, port
+        self.proxies = proxies or TrustedProxies()
+        self.public_url = public_url
         opts = {"console": console}
         self.app = tornado.web.Application(
             [(r"/partner", ConsoleHandler, {**opts, "limit": FailureLimit()}),
@@ -284,17 +289,21 @@ class ConsoleServer:
              (r"/partner/(status|accept|decline)", ActionHandler, opts),
              (r"/assets/(partner\.(?:js|css)|chime\.js)", tornado.web.StaticFileHandler,
               {"path": str(ASSETS)})],
-            cookie_secret=cookie_secret(data_dir, SECRET_FILE), websocket_ping_interval=20)
+            cookie_secret=cookie_secret(data_dir, SECRET_FILE), websocket_ping_interval=20,
+            secure_cookies=public_url.startswith("https://"))
         self.app.transforms.append(ConsoleHeaders)
         self.server: tornado.httpserver.HTTPServer | None = None
 
     def start(self) -> None:
         self.server = self.app.listen(self.port, self.address, xheaders=False)
+        trust_proxies(self.server, self.proxies)
         if not self.port:
             self.port = next(iter(self.server._sockets.values())).getsockname()[1]
 
     @property
     def url(self) -> str:
+        if self.public_url:
+            return f"{self.public_url}/partner"
         host = self.address
         host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "") else host
         return f"http://{host}:{self.port}/partner"

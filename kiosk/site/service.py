@@ -22,6 +22,7 @@ from typing import Any
 
 import zmq.asyncio
 
+from kiosk.access.proxies import TrustedProxies
 from kiosk.config import SITE_RUNTIME_FILE, SiteConfig, forget_runtime, write_runtime
 from kiosk.exceptions import ConfigError
 from kiosk.room.bus import BusServer, with_port
@@ -114,7 +115,10 @@ class Site:
         await self.console.start()
         self.console_server = ConsoleServer(self.console, address=self.config.http_address,
                                             port=self.config.http_port,
-                                            data_dir=self.config.data_dir)
+                                            data_dir=self.config.data_dir,
+                                            proxies=TrustedProxies.parse(
+                                                self.config.trusted_proxies),
+                                            public_url=self.config.public_url)
         self.console_server.start()
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable
 
 import tornado.web
 
@@ -22,6 +23,8 @@ from kiosk.room.link import RoomLink
 from kiosk.visits.invitation import local
 
 STATUS = {"visit_unknown": 404, "visit_cancelled": 410, "visit_early": 403, "visit_over": 410}
+#: Mints a page's ``iceServers`` (the media engine's ``page_ice_servers``).
+IceServers = Callable[[str], list[dict[str, object]]]
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,200}")
 TOO_MANY = ("Zu viele Versuche mit ungültigen Links. Bitte warten Sie eine Minute und "
             "öffnen Sie dann den Link aus Ihrer E-Mail.")
@@ -32,9 +35,9 @@ class VisitPage(tornado.web.RequestHandler):
     """Shared by the two pages: rate limit, the bus, a page in the house style."""
 
     def initialize(self, link: RoomLink, limit: FailureLimit, phone: str,
-                   ice: tuple[str, ...] = ()) -> None:
+                   ice: IceServers = lambda label: []) -> None:
         self.link, self.limit, self.phone = link, limit, phone
-        self.ice = json.dumps(list(ice))
+        self.ice = ice
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-store")
@@ -98,7 +101,8 @@ class VisitHandler(VisitPage):
         start, lang = local(appointment["starts_at"]), appointment["language"]
         texts = {key: e(i18n.t(lang, key)) for key in SURVEY_TEXTS}
         values = {
-            "agency": e(self.link.agency or "Videoberatung"), "ice": e(self.ice, quote=True),
+            "agency": e(self.link.agency or "Videoberatung"),
+            "ice": e(json.dumps(self.ice("client")), quote=True),
             "when": f"{start:%d.%m.%Y} um {start:%H:%M} Uhr",
             "phone": f" (<a href='tel:{e(self.phone)}'>{e(self.phone)}</a>)" if self.phone
             else "",
@@ -180,8 +184,9 @@ def visit_limit() -> FailureLimit:
 
 
 def routes(link: RoomLink, phone: str = "", limit: FailureLimit | None = None,
-           ice: tuple[str, ...] = ()) -> list[tuple]:
-    """The visit and opt-out pages; ``ice``: the room's ICE servers, for the client's page."""
+           ice: IceServers = lambda label: []) -> list[tuple]:
+    """The visit and opt-out pages; ``ice`` mints the client's page its ICE servers
+    (TURN credentials made for that page)."""
     opts = {"link": link, "limit": limit or visit_limit(), "phone": phone, "ice": ice}
     return [(r"/visit/optout/([^/]{1,400})", OptOutHandler, opts),
             (r"/visit/([^/]{1,400})", VisitHandler, opts)]
