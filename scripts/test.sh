@@ -4,12 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian's chromium for the browser tests; iproute2 for the network-cut test;
-# DejaVu Sans for the summary PDF (German, Turkish, Cyrillic and Arabic glyphs).
+# Debian's chromium for the browser tests; DejaVu Sans for the summary PDF (German,
+# Turkish, Cyrillic and Arabic glyphs); for the field networks (tests/fieldnet.py):
+# iproute2 (namespaces), nftables (NAT and firewalls), nginx (the agency's TLS proxy),
+# coturn (TURN), libnss3-tools (Chromium trusts the test CA), curl.
 missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing="$missing fonts-dejavu-core"
 command -v ip >/dev/null || missing="$missing iproute2"
+command -v nft >/dev/null || missing="$missing nftables"
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+command -v turnserver >/dev/null || missing="$missing coturn"
+command -v certutil >/dev/null || missing="$missing libnss3-tools"
+command -v curl >/dev/null || missing="$missing curl"
 if [ -n "$missing" ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -q
