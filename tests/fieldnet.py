@@ -620,13 +620,38 @@ def stun_binding(host: str, port: int = 3478, timeout: float = 1.0) -> tuple[str
 # --------------------------------------------------------------------------- configs
 
 
+#: One proxied location of the site config (the room's, or the console's).
+LOCATION = """    location / {
+        proxy_pass http://{upstream};
+        proxy_http_version 1.1;
+        proxy_set_header Host              $host;
+        proxy_set_header X-Forwarded-For   $remote_addr;
+        proxy_set_header X-Real-IP         $remote_addr;
+        proxy_set_header X-Forwarded-Proto https;
+        proxy_set_header X-Forwarded-Host  $host;
+        proxy_set_header Forwarded         "";
+        proxy_set_header Upgrade           $http_upgrade;
+        proxy_set_header Connection        $kiosk_connection_upgrade;
+        proxy_buffering off;
+        proxy_read_timeout 3600s;
+        proxy_send_timeout 3600s;
+    }
+"""
+
+
 def nginx_site_config(*, server_name: str, listen: str, upstream: str, cert_file: Path | str,
-                      key_file: Path | str, max_body: str = "4m") -> str:
+                      key_file: Path | str, max_body: str = "4m",
+                      console_upstream: str | None = None) -> str:
     """The agency's TLS reverse proxy for the room, for an nginx ``http {}`` context
     (deployable as a site file). ``listen`` e.g. ``"203.0.113.10:443"``, ``upstream`` e.g.
     ``"127.0.0.1:5006"``. The proxy is the trust anchor: ``X-Forwarded-For`` and
     ``X-Real-IP`` are set to the peer's address, never appended to what the client sent,
     and a client's own ``Forwarded`` header is removed (nginx would pass it on)."""
+    console = ""
+    if console_upstream:  # the site's partner console, by path on the same name
+        console = (LOCATION.replace("location / {", "location ~ ^/(partner(/|$)|assets/"
+                                    "(partner\\.(js|css)|chime\\.js)$) {")
+                   .replace("{upstream}", console_upstream))
     return f"""\
 map $http_upgrade $kiosk_connection_upgrade {{
     default upgrade;
@@ -661,7 +686,7 @@ server {{
         proxy_read_timeout 3600s;
         proxy_send_timeout 3600s;
     }}
-}}
+{console}}}
 """
 
 
@@ -866,9 +891,11 @@ class FieldNet:
 
     def __init__(self, workdir: Path, room_port: int, *, direct: bool = True,
                  turn_only_udp: bool = True, relay_ports: tuple[int, int] = RELAY_PORTS,
-                 turn_secret: str | None = None) -> None:
+                 turn_secret: str | None = None, console_port: int | None = None) -> None:
         self.workdir = Path(workdir)
         self.room_port = room_port
+        #: The site's partner console (``/partner``), proxied on the room's name too.
+        self.console_port = console_port
         self.with_direct = direct
         self.turn_only_udp = turn_only_udp
         self.relay_ports = relay_ports
@@ -1049,7 +1076,9 @@ class FieldNet:
         (self.nginx_dir / "temp").mkdir(parents=True, exist_ok=True)
         site = nginx_site_config(server_name=ROOM_HOST, listen=f"{a.proxy}:443",
                                  upstream=f"127.0.0.1:{self.room_port}",
-                                 cert_file=certs.cert_file, key_file=certs.key_file)
+                                 cert_file=certs.cert_file, key_file=certs.key_file,
+                                 console_upstream=f"127.0.0.1:{self.console_port}"
+                                 if self.console_port else None)
         conf = self.nginx_dir / "nginx.conf"
         conf.write_text(nginx_config(prefix=self.nginx_dir, site=site))
         with open(self.nginx_dir / "stdout.log", "wb") as out:

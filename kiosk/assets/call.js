@@ -78,11 +78,20 @@ window.KioskCall = (hooks) => {
     return pc.localDescription.sdp;
   }
 
+  // Fresh ICE servers for a new connection of the same call; false while offline.
   async function freshIce() {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 3000);
     try {
-      const res = await fetch(`${call.resource}/ice`, { cache: "no-store" });
-      if (res.ok) iceServers = (await res.json()).iceServers;
-    } catch (e) { /* offline: keep the ones we have */ }
+      const res = await fetch(`${call.resource}/ice`, { cache: "no-store", signal: abort.signal });
+      if (!res.ok) return res.status === 404 ? null : false;
+      iceServers = (await res.json()).iceServers;
+      return true;
+    } catch (e) {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async function offer() {
@@ -125,7 +134,9 @@ window.KioskCall = (hooks) => {
     while (Date.now() < until) {
       old.close();
       try {
-        await freshIce();
+        const fresh = await freshIce();
+        if (fresh === null) break;  // the call is over
+        if (!fresh) throw new Error("offline");
         const sdp = await offer();
         const res = await fetch(call.resource, { method: "POST", body: sdp,
           headers: { "Content-Type": "application/sdp" } });
@@ -211,5 +222,7 @@ window.KioskCall = (hooks) => {
   $("camera").addEventListener("change", preview);
   $("microphone").addEventListener("change", preview);
   (async () => { await preview(); await devices(); })();
-  return { join, leave, ended, call };
+  // The page's call, for its own diagnostics (getStats) and the field tests.
+  window.kioskCall = { join, leave, ended, call };
+  return window.kioskCall;
 };
