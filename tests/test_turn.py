@@ -443,3 +443,41 @@ async def test_failed_turn_gives_no_relay_candidate(coturn: Coturn, case: str,
         await room.close()
     assert "typ host" in sdp  # gathering went on silently ...
     assert not relay_check(sdp)  # ... without the relay
+
+
+# --- kiosk devices check ----------------------------------------------------------------
+
+
+def _devices_check(tmp_path: Path, coturn: Coturn, secret: str) -> subprocess.CompletedProcess:
+    """``kiosk devices check`` on a room whose [media.turn] names the test's coturn; the
+    room PC trusts coturn's certificate as a deployment would (SSL_CERT_FILE)."""
+    import os
+    import sys
+
+    from test_devices import fake_tree
+
+    urls = ", ".join(f'"{u}"' for u in coturn.config().urls)
+    config = tmp_path / "room.toml"
+    config.write_text(f'[media.turn]\nurls = [{urls}]\nsecret = "{secret}"\n')
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk", "devices", "check", "--config", str(config),
+         "--data-dir", str(tmp_path / "data"), "--root", str(fake_tree(tmp_path / "root")),
+         "--seconds", "0.5"], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "SSL_CERT_FILE": str(coturn.cert)})
+
+
+def test_devices_check_allocates_on_each_turn_url_with_fresh_credentials(tmp_path, coturn):
+    out = _devices_check(tmp_path, coturn, SECRET)
+    line = next(line for line in out.stdout.splitlines() if line.startswith("PASS  turn"))
+    assert line.count("ok, relay 127.0.0.1:") == 3, out.stdout  # udp, tcp and turns
+    assert SECRET not in out.stdout + out.stderr
+
+
+def test_devices_check_names_a_wrong_secret_and_never_prints_it(tmp_path, coturn):
+    wrong = "not-the-secret-of-this-coturn"
+    out = _devices_check(tmp_path, coturn, wrong)
+    assert out.returncode == 1
+    line = next(line for line in out.stdout.splitlines() if line.startswith("FAIL  turn"))
+    assert line.count("wrong secret or clock skew") == 3, out.stdout
+    assert "hint: Compare [media.turn] secret" in out.stdout
+    assert wrong not in out.stdout + out.stderr

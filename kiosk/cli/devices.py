@@ -95,7 +95,8 @@ def devices_scan(as_json: bool, root: str, assignments: tuple[str, ...],
               help="How long to count camera frames.")
 @data_dir_option
 def devices_check(config_path: str | None, root: str, seconds: float, data_dir: Path) -> None:
-    """Check camera, microphone, displays, bus, clock and disk; exit 1 on any failure."""
+    """Check camera, microphone, displays, bus, TURN (when configured), clock and disk;
+    exit 1 on any failure."""
     from kiosk.devices.checks import run_checks
 
     config = room_config(config_path, data_dir)
