@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import random
 import shutil
 import socket
@@ -481,3 +482,41 @@ def test_devices_check_names_a_wrong_secret_and_never_prints_it(tmp_path, coturn
     assert line.count("wrong secret or clock skew") == 3, out.stdout
     assert "hint: Compare [media.turn] secret" in out.stdout
     assert wrong not in out.stdout + out.stderr
+
+
+# --- the room's own peers ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("good", [True, False], ids=["right-secret", "wrong-secret"])
+def test_the_rooms_peers_relay_through_turn_or_say_why_not(room_config, coturn, caplog, good):
+    """A partner joins over WHIP; the room's answer carries a relay candidate from the
+    configured TURN server, or the room logs a warning with the likely causes (aiortc
+    itself is silent)."""
+    from conftest import ThreadedRoom
+
+    from kiosk.media.bot import PartnerBot
+
+    caplog.set_level(logging.INFO, logger="kiosk.media.engine")
+    turn = {"urls": [f"turn:127.0.0.1:{coturn.port}?transport=udp"],
+            "secret": SECRET if good else "a-secret-coturn-does-not-know"}
+    room = ThreadedRoom(room_config.with_(turn=turn)).start()
+    try:
+        assert room.command("session.start").ok
+        reply = room.command("partner.invite", agency="Rentenversicherung")
+        bot = PartnerBot(room.urls["kiosk"].rsplit("/", 1)[0] + reply.data["link"])
+
+        async def join() -> str:
+            await bot.join()
+            answer = bot.pc.remoteDescription.sdp
+            await bot.leave()
+            return answer
+
+        answer = asyncio.run(join())
+    finally:
+        room.stop()
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(f"the room's peers use TURN turn:127.0.0.1:{coturn.port}" in m for m in logged)
+    warned = [m for m in logged if m.startswith("No TURN relay candidate")]
+    assert relay_check(answer) is good
+    assert bool(warned) is not good
+    assert not any(turn["secret"] in m for m in logged)
