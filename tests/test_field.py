@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import CHROMIUM_ARGS, ThreadedRoom
+from conftest import CHROMIUM_ARGS, TEST_PASSWORD, ThreadedRoom
 from fieldnet import TURN_HOST, FieldNet, Namespace, field_net  # noqa: F401
 from playwright.sync_api import expect
 from test_directory_ui import MAX, MAX_ID, site_state
@@ -255,3 +255,25 @@ def test_the_partner_console_rings_through_the_proxy_and_accepts_into_the_public
     console.get_by_role("button", name="Beitreten").click()
     expect(console.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible(
         timeout=30_000)
+
+
+def test_staff_pages_and_their_websocket_work_through_the_proxy_and_the_room_pc_pages_do_not(
+        field):
+    """A counsellor's tablet outside the room's LAN signs in through the proxy: the cookie
+    is Secure, Panel's websocket connects through nginx; /kiosk and /display stay closed."""
+    f = field()
+    room = f.room
+    assert room.command("staff.add", as_="admin", name="frau-roth", role="counsellor",
+                        password=TEST_PASSWORD).ok
+    page = f.page_in(f.net.home, "/control")
+    page.get_by_label("Name").fill("frau-roth")
+    page.get_by_label("Passwort").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Anmelden").click()
+    expect(page.get_by_role("button", name="Sitzung starten")).to_be_visible(timeout=30_000)
+    cookie = next(c for c in page.context.cookies() if c["name"].startswith("kiosk"))
+    assert cookie["secure"] and cookie["httpOnly"]
+    page.get_by_role("button", name="Sitzung starten").click()  # over the websocket
+    until(lambda: room.state.phase == "consulting", "the tablet's tap did not reach the room")
+    for closed in ("/kiosk", "/display"):
+        answer = page.goto(f.net.room_url + closed)
+        assert answer.status == 403, closed
