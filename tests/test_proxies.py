@@ -127,3 +127,20 @@ def test_cookies_are_secure_over_https_or_with_an_https_public_url(live_room, pr
     account(proxied_room, "herr-kaya", "counsellor")
     secure = sign_in(proxied_room, "herr-kaya")  # public_url is https
     assert secure.status == 303 and "secure" in cookie_of(secure)[2].lower()
+
+
+@pytest.mark.parametrize("text, key", [
+    ('[http]\ntrusted_proxies = ["the proxy"]\n', "[http] trusted_proxies"),
+    ('[media.turn]\nurls = ["turns:turn.example.org:443?transport=udp"]\n'
+     'secret = "0123456789abcdef0123"\n', "[media.turn] urls"),
+])
+def test_kiosk_serve_refuses_a_malformed_section_and_starts_nothing(tmp_path, text, key):
+    import subprocess
+    import sys
+
+    config = tmp_path / "room.toml"
+    config.write_text(f'[room]\ndata_dir = "{tmp_path / "data"}"\n' + text)
+    out = subprocess.run([sys.executable, "-m", "kiosk", "serve", "--config", str(config)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and key in out.stderr, out.stderr
+    assert not (tmp_path / "data" / "room.json").exists()  # nothing was started
