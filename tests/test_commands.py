@@ -36,6 +36,7 @@ VALID_ARGS = {
     "partner.mailed": {"partner": 4, "ok": True},
     "partner.state": {"partner": 3, "state": "connected"},
     "partner.quality": {"partner": 3, "rtt_ms": 12, "loss_pct": 0, "kbps": 800, "fps": 30},
+    "partner.screen": {"partner": 3, "on": True}, "screen.stop": {"partner": 3},
     "invite.revoke": {"partner": 4},
     "invite.claim": {"token": "set by room_in"},
     "device.heartbeat": {"device": "touch", "kind": "touch", "browser": "Chromium 140"},
@@ -77,8 +78,9 @@ READ_ONLY = {"ping", "tablet.verify", "retention.purge", "staff.add", "staff.rem
              "staff.password", "staff.list", "staff.signin", "staff.verify", "staff.signout",
              "visit.check", "visit.wait"}
 #: Allowed, but in this table's rooms refused for the state they find: nobody has been
-#: admitted for the link to be claimed, nor talked for a survey (tests/test_visit.py).
-NEEDS_A_TALK = {"visit.claim", "visit.survey"}
+#: admitted for the link to be claimed, nor talked for a survey (tests/test_visit.py), nor
+#: shares a screen to be stopped (tests/test_call_ends.py).
+NEEDS_A_TALK = {"visit.claim", "visit.survey", "screen.stop"}
 
 PARTNER = {"name": "Herr Kaya", "agency": "Jobcenter", "purpose": "Bürgergeld"}
 IN_SESSION = [("session.start", "counsellor", {}),

@@ -9,7 +9,8 @@ window.KioskCall = (hooks) => {
   let iceServers = JSON.parse(document.body.dataset.ice || "[]")
     .map((s) => (typeof s === "string" ? { urls: s } : s));
   const turn = () => iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)));
-  const call = { stream: null, pc: null, resource: null };
+  const call = { stream: null, pc: null, resource: null, senders: {}, off: {}, screen: null };
+  const t = (key, fallback) => (hooks.t ? hooks.t(key, fallback) : fallback);
   let poll = null, reconnecting = false, over = false;
   const pulls = new Map();  // participant id -> {pc, resource, figure}
 
@@ -97,7 +98,11 @@ window.KioskCall = (hooks) => {
   async function offer() {
     const pc = new RTCPeerConnection({ iceServers });
     call.pc = pc;
-    call.stream.getTracks().forEach((t) => pc.addTrack(t, call.stream));
+    call.senders = {};
+    call.stream.getTracks().forEach((t) => {
+      call.senders[t.kind] = pc.addTrack(t, call.stream);
+      if (call.off[t.kind]) call.senders[t.kind].replaceTrack(null);  // still off after a reconnect
+    });
     const remote = new MediaStream();
     $("room").srcObject = remote;
     pc.ontrack = (e) => remote.addTrack(e.track);
@@ -161,16 +166,77 @@ window.KioskCall = (hooks) => {
     if (!res.ok) { ended("Das Gespräch ist beendet", "Vielen Dank."); return; }
     const s = await res.json();
     if (["in_call", "paused", "lobby"].includes(s.state)) {
-      follow(s.others || []);
+      paused(s.state === "paused");
+      follow(s.state === "in_call" ? s.others || [] : []);
+      if (call.screen && s.screen === "stopped") stopShare(false);  // the counsellor stopped it
       hooks.onState && hooks.onState(s);
     } else ended(s.title, s.text, s.state);
   }
 
+  // A pause hides the room's picture at once (no frozen last frame) and says so, without
+  // naming who paused; the picture comes back by itself when the talk goes on.
+  function paused(on) {
+    if (!$("paused")) return;
+    $("paused").hidden = !on;
+    $("room").hidden = on;
+    $("others").hidden = on;
+  }
+
+  // The person's own microphone and camera: a sender without a track sends nothing at all.
+  function toggle(kind, button, offText) {
+    call.off[kind] = !call.off[kind];
+    const track = call.stream && call.stream.getTracks().find((x) => x.kind === kind);
+    if (call.senders[kind]) call.senders[kind].replaceTrack(call.off[kind] ? null : track);
+    button.setAttribute("aria-pressed", String(!!call.off[kind]));
+    if (kind === "video" && $("self-small")) $("self-small").hidden = !!call.off.video;
+    const said = [];
+    if (call.off.audio) said.push(t("call.mic_off", "Ihr Mikrofon ist stumm."));
+    if (call.off.video) said.push(t("call.camera_off", "Ihre Kamera ist aus."));
+    if ($("devices-state")) $("devices-state").textContent = said.join(" ");
+  }
+
+  // Share a screen (a form, a letter) as a second picture: its own connection to the room,
+  // relayed like the camera and behind the same consent and admission.
+  async function share() {
+    if (call.screen) return stopShare(true);
+    let stream;
+    try { stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false }); }
+    catch (e) { return; }  // the person chose nothing
+    const track = stream.getVideoTracks()[0];
+    const pc = new RTCPeerConnection({ iceServers });
+    pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    const res = await fetch(`${call.resource}/screen`, { method: "POST", body: await gathered(pc),
+      headers: { "Content-Type": "application/sdp" } });
+    if (res.status !== 201) {
+      track.stop(); pc.close();
+      if ($("devices-state")) $("devices-state").textContent = await res.text();
+      return;
+    }
+    await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+    call.screen = { pc, track, resource: res.headers.get("Location") };
+    track.addEventListener("ended", () => stopShare(true));  // the browser's own "stop" bar
+    $("share").setAttribute("aria-pressed", "true");
+    $("share").textContent = t("call.share_stop", "Teilen beenden");
+  }
+
+  async function stopShare(tell) {
+    const screen = call.screen;
+    if (!screen) return;
+    call.screen = null;
+    screen.track.stop();
+    screen.pc.close();
+    if (tell && screen.resource) fetch(screen.resource, { method: "DELETE" }).catch(() => {});
+    $("share").setAttribute("aria-pressed", "false");
+    $("share").textContent = t("call.share", "Bildschirm teilen");
+  }
+
   // Pull each other participant the room lets this page see; drop those who went.
+  const pullKey = (o) => (o.screen ? `screen-${o.id}` : String(o.id));
+
   function follow(others) {
-    const ids = new Set(others.map((o) => o.id));
+    const ids = new Set(others.map(pullKey));
     for (const [id, pull] of pulls) if (!ids.has(id)) { pull.pc.close(); pull.figure.remove(); pulls.delete(id); }
-    for (const o of others) if (!pulls.has(o.id)) pullOne(o);
+    for (const o of others) if (!pulls.has(pullKey(o))) pullOne(o);
   }
 
   async function pullOne(o) {
@@ -179,24 +245,27 @@ window.KioskCall = (hooks) => {
     figure.className = "other";
     const video = document.createElement("video");
     video.autoplay = true; video.playsInline = true;
-    video.setAttribute("aria-label", `Bild von ${o.name || o.agency}`);
+    const who = [o.name, o.agency].filter(Boolean).join(", ");
+    video.setAttribute("aria-label", o.screen ? t("call.screen_of", "Geteilter Bildschirm von {who}").replace("{who}", o.name || o.agency)
+      : t("call.picture_of", "Bild von {who}").replace("{who}", o.name || o.agency));
+    if (o.screen) figure.classList.add("screen");
     const caption = document.createElement("figcaption");
-    caption.textContent = [o.name, o.agency].filter(Boolean).join(", ");
+    caption.textContent = o.screen ? t("call.screen_caption", "Bildschirm: {who}").replace("{who}", who) : who;
     figure.append(video, caption);
     $("others").append(figure);
-    pulls.set(o.id, { pc, figure });
+    pulls.set(pullKey(o), { pc, figure });
     pc.addTransceiver("video", { direction: "recvonly" });
-    pc.addTransceiver("audio", { direction: "recvonly" });
+    if (!o.screen) pc.addTransceiver("audio", { direction: "recvonly" });
     const remote = new MediaStream();
     video.srcObject = remote;
     pc.ontrack = (e) => remote.addTrack(e.track);
     try {
-      const res = await fetch(`${call.resource}/watch/${o.id}`, { method: "POST",
+      const res = await fetch(`${call.resource}/watch/${o.id}${o.screen ? "/screen" : ""}`, { method: "POST",
         body: await gathered(pc), headers: { "Content-Type": "application/sdp" } });
       if (res.status !== 201) throw new Error(await res.text());
       await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
     } catch (e) {  // not ready yet: the next status tries again
-      pc.close(); figure.remove(); pulls.delete(o.id);
+      pc.close(); figure.remove(); pulls.delete(pullKey(o));
     }
   }
 
@@ -209,6 +278,7 @@ window.KioskCall = (hooks) => {
     over = true;
     clearInterval(poll);
     dropPulls();
+    stopShare(false);
     if (call.pc) call.pc.close();
     if (call.stream) call.stream.getTracks().forEach((t) => t.stop());
     hooks.onEnded(title, text, why);
@@ -219,6 +289,12 @@ window.KioskCall = (hooks) => {
     ended("Sie haben das Gespräch verlassen", "Vielen Dank.", "left");
   }
 
+  if ($("mic")) $("mic").addEventListener("click", () => toggle("audio", $("mic")));
+  if ($("cam")) $("cam").addEventListener("click", () => toggle("video", $("cam")));
+  if ($("share")) {
+    $("share").hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+    $("share").addEventListener("click", share);
+  }
   $("camera").addEventListener("change", preview);
   $("microphone").addEventListener("change", preview);
   (async () => { await preview(); await devices(); })();

@@ -11,7 +11,7 @@
   const call = window.KioskCall({
     onState(s) {
       if (s.state === "in_call") { show("call"); $("call-state").textContent = "Sie sind im Gespräch."; }
-      else if (s.state === "paused") { show("call"); $("call-state").textContent = "Die Klientin oder der Klient hat das Video kurz pausiert."; }
+      else if (s.state === "paused") { show("call"); $("call-state").textContent = "Das Gespräch ist kurz pausiert."; }
       else if (s.state === "reconnecting") $("call-state").textContent = "Verbindung unterbrochen – verbinde neu …";
       else if (s.state === "lobby") show("lobby");
     },

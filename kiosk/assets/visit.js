@@ -26,7 +26,7 @@
     lostText: "Bitte öffnen Sie den Link aus Ihrer E-Mail noch einmal.",
     onState(s) {
       if (s.state === "in_call") { show("call"); $("call-state").textContent = "Sie sind im Gespräch."; }
-      else if (s.state === "paused") { show("call"); $("call-state").textContent = "Das Video ist kurz pausiert."; }
+      else if (s.state === "paused") { show("call"); $("call-state").textContent = "Das Gespräch ist kurz pausiert."; }
       else if (s.state === "reconnecting") $("call-state").textContent = "Verbindung unterbrochen – verbinde neu …";
     },
     onEnded(title, text) {

@@ -53,6 +53,8 @@ ENDINGS = {
     "removed": ("Das Gespräch ist beendet", "Die Beratung hat Sie aus dem Gespräch genommen. "
                 "Vielen Dank."),
     "left": ("Sie haben das Gespräch verlassen", "Vielen Dank."),
+    "ended": ("Das Gespräch ist beendet", "Die Beratung hat das Gespräch beendet. Vielen Dank "
+              "für Ihre Zeit und Ihre Unterstützung."),
 }
 
 #: What a refused token means for the WHIP client.
@@ -74,7 +76,8 @@ class Call:
 
     pc: RTCPeerConnection
     partner: int
-    kind: str  # "partner", "display" (a partner pulled to the display) or "self" (self-view)
+    kind: str  # "partner", "screen" (a partner's shared screen), "display" (a pull of a
+    # partner's camera or screen, by the display or a participant's page), "self" (self-view)
     gate: Gate | BothGates
     sent: list[GatedTrack] = field(default_factory=list)
     incoming: dict[str, MediaStreamTrack] = field(default_factory=dict)
@@ -85,6 +88,8 @@ class Call:
     codec: str | None = None  # its codec (VP8 or H264), or None: decoded and re-encoded
     size: tuple[int, int] = (0, 0)  # of the partner's last video frame
     viewer: str | None = None  # a pull for a participant's page: that participant's call
+    screen: bool = False  # a pull of the partner's shared screen, not their camera
+    owner: str | None = None  # a screen: the resource of the partner's call it belongs to
 
 
 class MediaEngine:
@@ -135,7 +140,8 @@ class MediaEngine:
                                     count=self.camera_watch)
         self.watchdog.start()
         self._watcher = self.link.state.param.watch(
-            self._update_gates, ["partners", "privacy", "phase", "camera_on", "mic_on"])
+            self._update_gates, ["partners", "privacy", "phase", "camera_on", "mic_on",
+                                 "screens"])
         self._update_gates()
 
     async def close(self) -> None:
@@ -171,27 +177,35 @@ class MediaEngine:
 
     def _update_gates(self, *events) -> None:
         state = self.link.state
+        for event in events:  # the counsellor stopped a screen (or the talk dropped it)
+            if getattr(event, "name", "") == "screens":
+                for partner in set(event.old or {}) - set(event.new or {}):
+                    for resource, call in list(self.calls.items()):
+                        if call.kind == "screen" and call.partner == partner:
+                            asyncio.ensure_future(self.hang_up(resource, report=False))
         self.room_gates["video"].open = state.camera_on
         self.room_gates["audio"].open = state.mic_on
         allowed = {p.id for p in state.partners if p.media_allowed}
         muted = {p.id for p in state.partners if p.muted}
         for partner, gate in self.mutes.items():
             gate.open = partner not in muted
+        talking = state.phase == "consulting"  # the talk ends for everyone at once
         for partner, gate in self.gates.items():
             was = gate.open
-            gate.open = partner in allowed and not state.privacy and state.phase in (
-                "consulting", "wrap_up")
+            gate.open = partner in allowed and not state.privacy and talking
             if gate.open and not was:  # the display needs a keyframe to start from
                 for call in self.calls.values():
-                    if call.kind == "partner" and call.partner == partner:
+                    if call.kind in ("partner", "screen") and call.partner == partner:
                         with contextlib.suppress(RuntimeError):
                             self._keyframe_soon(call)
         partners = {p.id: p for p in state.partners}
         for resource, call in list(self.calls.items()):
-            if call.kind == "self":
+            if call.kind in ("self", "screen"):  # a screen goes with its partner's call
                 continue
             partner = partners.get(call.partner)
-            if partner is None or partner.state == "gone":  # hung up, revoked, talk ended
+            if not talking:  # the counsellor ended the talk (or the room went idle)
+                why = "ended"
+            elif partner is None or partner.state == "gone":  # hung up, revoked
                 why = "removed"
             elif partner.consent in ("declined", "withdrawn"):  # told politely, disconnected
                 why = partner.consent
@@ -210,8 +224,10 @@ class MediaEngine:
                 return None
             title, text = ENDINGS[why]
             return {"state": why, "title": title, "text": text}
+        screen = "on" if any(c.kind == "screen" and c.owner == resource
+                             for c in self.calls.values()) else "off"
         if call.gate.open:
-            return {"state": "in_call", "others": self.others(call)}
+            return {"state": "in_call", "others": self.others(call), "screen": screen}
         partner = next((p for p in self.link.state.partners if p.id == call.partner), None)
         if partner is not None and partner.media_allowed and self.link.state.privacy:
             return {"state": "paused"}
@@ -395,20 +411,24 @@ class MediaEngine:
         out = []
         for c in self.calls.values():
             p = names.get(c.partner)
-            if (c.kind == "partner" and c is not viewer and c.partner != viewer.partner
-                    and c.incoming and c.gate.open and p is not None):
-                out.append({"id": p.id, "name": p.name, "agency": p.agency})
+            if (c.kind in ("partner", "screen") and c is not viewer
+                    and c.partner != viewer.partner and c.incoming and c.gate.open
+                    and p is not None):
+                out.append({"id": p.id, "name": p.name, "agency": p.agency,
+                            "screen": c.kind == "screen"})
         return out
 
-    async def watch(self, partner: int, offer: str, viewer: str | None = None
-                    ) -> tuple[str, str]:
-        """WHEP: the display pulls one partner's picture and sound through the gate; or,
-        with ``viewer`` (a participant's resource), that participant's page pulls another
-        participant, through both their gates."""
+    async def watch(self, partner: int, offer: str, viewer: str | None = None,
+                    screen: bool = False) -> tuple[str, str]:
+        """WHEP: the display pulls one partner's picture and sound (or, with ``screen``,
+        their shared screen) through the gate; or, with ``viewer`` (a participant's
+        resource), that participant's page pulls another participant, through both gates."""
+        kind = "screen" if screen else "partner"
         source = next((c for c in self.calls.values()
-                       if c.kind == "partner" and c.partner == partner), None)
+                       if c.kind == kind and c.partner == partner), None)
         if source is None or not source.incoming:
-            raise SignalingError(404, f"Partner {partner} has no media yet.")
+            what = "shares no screen" if screen else "has no media yet"
+            raise SignalingError(404, f"Partner {partner} {what}.")
         seer = None
         if viewer is not None:
             seer = self.calls.get(viewer)
@@ -420,7 +440,7 @@ class MediaEngine:
         await self._apply(pc, offer)
         resource = uuid.uuid4().hex
         gate = source.gate if seer is None else BothGates(source.gate, seer.gate)
-        call = Call(pc, partner, "display", gate, viewer=viewer)
+        call = Call(pc, partner, "display", gate, viewer=viewer, screen=screen)
         if source.video_receiver is not None and source.codec:
             for transceiver in pc.getTransceivers():
                 if transceiver.kind == "video" and not relay.prefer(transceiver, source.codec):
@@ -451,6 +471,60 @@ class MediaEngine:
         for delay in (0.2, 1.0):
             loop.call_later(delay, relay.request_keyframe, call.video_receiver)
 
+    async def share(self, resource: str, offer: str) -> tuple[str, str]:
+        """A participant's page shares a screen: a send-only connection of its own beside
+        their call, relayed like their camera, behind the same gate; returns (resource,
+        answer). A second share replaces the first."""
+        owner = self.calls.get(resource)
+        if owner is None or owner.kind != "partner":
+            raise SignalingError(404, "There is no such call (it may have ended).")
+        await self._try_offer(offer)
+        if relay.relay_codec(offer) is None:
+            raise SignalingError(415, "A shared screen must be sent as VP8 or H.264.")
+        for other, c in list(self.calls.items()):
+            if c.kind == "screen" and c.owner == resource:
+                await self.hang_up(other, report=False)
+        screen = uuid.uuid4().hex
+        pc = RTCPeerConnection(self.remote_config(f"room-s{owner.partner}"))
+        call = Call(pc, owner.partner, "screen", owner.gate, owner=resource,
+                    codec=relay.relay_codec(offer))
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind != "video":
+                return
+            call.incoming["video"] = track
+            receiver = next(t.receiver for t in pc.getTransceivers()
+                            if t.receiver.track is track)
+            relay.passthrough(receiver, track)
+            call.video_receiver = receiver
+            call.tasks.append(asyncio.ensure_future(self._count(call, track)))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed") and screen in self.calls:
+                await self.hang_up(screen)
+
+        await self._apply(pc, offer)
+        for transceiver in pc.getTransceivers():
+            if transceiver.kind == "video":
+                relay.prefer(transceiver, call.codec)
+        self.calls[screen] = call
+        answer = await self._answer(pc)
+        self._check_relay(answer)
+        await self._report_screen(owner.partner, True)
+        return screen, answer
+
+    async def _report_screen(self, partner: int, on: bool) -> None:
+        try:
+            reply = await self.link.send("media", "partner.screen", partner=partner, on=on)
+        except BusError:
+            log.warning("could not tell the room that partner %s's screen is %s", partner,
+                        "shared" if on else "gone")
+            return
+        if not reply.ok and on:
+            log.info("the room refused partner %s's screen: %s", partner, reply.error)
+
     async def self_view(self, offer: str) -> tuple[str, str]:
         """WHEP: the display's small self-view, the room's camera as partners get it."""
         assert self.media is not None
@@ -478,11 +552,18 @@ class MediaEngine:
                 self.ended.pop(next(iter(self.ended)))
         await self._drop_media(call)
         if call.kind == "partner":
-            for other, c in list(self.calls.items()):  # pulls of this partner, and by them
-                if c.kind == "display" and (c.partner == call.partner or c.viewer == resource):
+            for other, c in list(self.calls.items()):  # pulls of this partner, by them, and
+                if (c.kind == "display" and (c.partner == call.partner  # their screen
+                                             or c.viewer == resource)) or c.owner == resource:
                     await self.hang_up(other, report=False)
             if report:
                 await self._report(call.partner, "gone")
+        elif call.kind == "screen":
+            for other, c in list(self.calls.items()):  # who was pulling the screen
+                if c.kind == "display" and c.screen and c.partner == call.partner:
+                    await self.hang_up(other, report=False)
+            if call.partner in self.link.state.screens:
+                await self._report_screen(call.partner, False)
         return True
 
     async def _watch_quality(self, every: float) -> None:
@@ -521,9 +602,13 @@ class MediaEngine:
                 entry["received"] += call.received["video"]
                 entry["width"], entry["height"] = call.size
                 entry["to_partner"] += sum(t.passed for t in call.sent if t.kind == "video")
+            elif call.kind == "screen":
+                entry["screen_received"] = call.received["video"]
             else:
                 sent = sum(t.passed for t in call.sent if t.kind == "video")
-                entry["to_viewers" if call.viewer else "to_display"] += sent
+                where = "to_viewers" if call.viewer else "to_display"
+                where = f"screen_{where}" if call.screen else where
+                entry[where] = entry.get(where, 0) + sent
                 heard = sum(t.passed for t in call.sent if t.kind == "audio")
                 entry["audio_out"] = entry.get("audio_out", 0) + heard
         return out

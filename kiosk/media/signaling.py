@@ -148,6 +148,26 @@ class WhipResourceHandler(_Base):
         await self.respond(rejoin(), "/api/whip")
 
 
+class ScreenHandler(_Base):
+    """POST /api/whip/<resource>/screen: the call's page shares a screen (a send-only
+    offer); DELETE on the answer's Location (/api/screen/<id>) stops it."""
+
+    async def post(self, resource: str) -> None:
+        offer = self.offer()
+        if offer is None:
+            return
+        await self.respond(self.engine.share(resource, offer), "/api/screen")
+
+
+class ScreenResourceHandler(_Base):
+    async def delete(self, resource: str) -> None:
+        call = self.engine.calls.get(resource)
+        if call is None or call.kind != "screen":
+            self.refuse(404, "There is no such shared screen.")
+            return
+        await self.delete_call(resource)
+
+
 class IceHandler(_Base):
     """GET /api/whip/<resource>/ice: fresh ICE servers (TURN credentials) for a call's
     page before it offers again after a dropped network; the resource is the call's
@@ -187,7 +207,7 @@ class WhepHandler(_Base):
     """POST /api/whep/partners/<id> (a partner) or /api/whep/room (the self-view):
     the display, on this machine, pulls media of the room."""
 
-    async def post(self, partner: str | None = None) -> None:
+    async def post(self, partner: str | None = None, screen: str | None = None) -> None:
         if not from_room_pc(self.request):
             self.refuse(403, "Only the room's own display may pull media.")
             return
@@ -195,7 +215,8 @@ class WhepHandler(_Base):
         if offer is None:
             return
         await self.respond(self.engine.self_view(offer) if partner is None
-                           else self.engine.watch(int(partner), offer), "/api/whep")
+                           else self.engine.watch(int(partner), offer, screen=bool(screen)),
+                           "/api/whep")
 
 
 class WhepResourceHandler(_Base):
@@ -212,6 +233,8 @@ def routes(engine: MediaEngine) -> list[tuple]:
             (r"/api/whip", WhipHandler, opts),
             (r"/api/whip/([0-9a-f]{32})", WhipResourceHandler, opts),
             (r"/api/whip/([0-9a-f]{32})/ice", IceHandler, opts),
-            (r"/api/whep/partners/([0-9]{1,12})", WhepHandler, opts),
+            (r"/api/whip/([0-9a-f]{32})/screen", ScreenHandler, opts),
+            (r"/api/screen/([0-9a-f]{32})", ScreenResourceHandler, opts),
+            (r"/api/whep/partners/([0-9]{1,12})(?:/(screen))?", WhepHandler, opts),
             (r"/api/whep/room", WhepHandler, opts),
             (r"/api/whep/([0-9a-f]{32})", WhepResourceHandler, opts)]

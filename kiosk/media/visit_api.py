@@ -162,14 +162,15 @@ class SurveyHandler(VisitApi):
 
 
 class WatchHandler(_Base):
-    """POST /api/whip/<resource>/watch/<id>: a participant's page pulls another's media."""
+    """POST /api/whip/<resource>/watch/<id>[/screen]: a participant's page pulls another's
+    media (or their shared screen)."""
 
-    async def post(self, resource: str, partner: str) -> None:
+    async def post(self, resource: str, partner: str, screen: str | None = None) -> None:
         offer = self.offer()
         if offer is None:
             return
-        await self.respond(self.engine.watch(int(partner), offer, viewer=resource),
-                           "/api/whep")
+        await self.respond(self.engine.watch(int(partner), offer, viewer=resource,
+                                             screen=bool(screen)), "/api/whep")
 
 
 def routes(engine: MediaEngine, limit: FailureLimit) -> list[tuple]:
@@ -179,4 +180,5 @@ def routes(engine: MediaEngine, limit: FailureLimit) -> list[tuple]:
             (r"/api/visit/whip", WhipHandler, opts),
             (r"/api/visit/consent", ConsentHandler, opts),
             (r"/api/visit/survey", SurveyHandler, opts),
-            (r"/api/whip/([0-9a-f]{32})/watch/([0-9]{1,12})", WatchHandler, opts)]
+            (r"/api/whip/([0-9a-f]{32})/watch/([0-9]{1,12})(?:/(screen))?", WatchHandler,
+             opts)]

@@ -92,6 +92,11 @@ class PartnerCommands(Feature):
         spec("invite.revoke", COUNSELLOR, IN_TALK, "Withdraw a partner's link.", partner=NOTE_ID),
         spec("invite.claim", MEDIA, IN_TALK, "A partner's page presents its link's token.",
               token=Arg(text(200))),
+        spec("partner.screen", MEDIA, {"consulting"}, "The media engine reports that a "
+             "partner started (on) or stopped sharing a screen.", partner=NOTE_ID,
+             on=Arg(boolean)),
+        spec("screen.stop", COUNSELLOR, {"consulting"}, "Stop a partner's screen sharing.",
+             partner=NOTE_ID),
         spec("partner.quality", MEDIA, IN_TALK, "The media engine reports connection quality.",
               partner=NOTE_ID, rtt_ms=Arg(integer(0, 600_000)), loss_pct=Arg(integer(0, 100)),
               kbps=Arg(integer(0, 10_000_000)), fps=Arg(integer(0, 1000))),
@@ -114,6 +119,8 @@ class PartnerCommands(Feature):
             "partner.admit": self._partner_admit,
             "partner.state": self._partner_state,
             "partner.quality": self._partner_quality,
+            "partner.screen": self._partner_screen,
+            "screen.stop": self._screen_stop,
             "partner.mute": self._partner_mute,
             "partner.mailed": self._partner_mailed,
             "invite.claim": self._invite_claim,
@@ -129,7 +136,8 @@ class PartnerCommands(Feature):
         for p in self.state.partners:
             if p.is_client:
                 changes += self.controller.partner_gone(p)
-        return changes + [(self._key("quality", pid), None) for pid in self.state.quality]
+        return (changes + [(self._key("quality", pid), None) for pid in self.state.quality]
+                + [(self._key("screens", pid), None) for pid in self.state.screens])
 
     def load_partners(self, session_id: str) -> list[Partner]:
         return [Partner(r["id"], r["name"], r["agency"], r["role"] or "", r["purpose"] or "",
@@ -259,6 +267,8 @@ class PartnerCommands(Feature):
         if args["state"] == "connected" and partner.media_allowed:
             self._joined(partner)
         changes = self._changed(partner, state=args["state"])
+        if args["state"] == "gone":
+            changes += self._screen_gone(partner.id)
         if args["state"] == "gone" and partner.is_client:
             changes += self.controller.partner_gone(partner)
         return changes
@@ -283,6 +293,24 @@ class PartnerCommands(Feature):
                 "invited_at, joined_at) VALUES (?, ?, ?, ?, ?)",
                 [partner.id, self.state.session_id, partner.agency_type,
                  row[0] if row else now(), now()])
+
+    def _partner_screen(self, args: dict[str, Any]) -> Changes:
+        """A screen shared (or no longer): shown on /control and /display, not persisted."""
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        if args["on"]:  # (after the talk a screen goes with its partner's call)
+            return [(self._key("screens", partner.id), {"since": now()})]
+        return self._screen_gone(partner.id)
+
+    def _screen_stop(self, args: dict[str, Any]) -> Changes:
+        """The counsellor stops a shared screen; the media engine ends its connection."""
+        partner = self._find(self.state.partners, args["partner"], "partner")
+        if partner.id not in self.state.screens:
+            raise CommandError("state", f"partner {partner.id} shares no screen")
+        return self._screen_gone(partner.id)
+
+    def _screen_gone(self, partner_id: int) -> Changes:
+        return [(self._key("screens", partner_id), None)] if partner_id in self.state.screens \
+            else []
 
     def _partner_quality(self, args: dict[str, Any]) -> Changes:
         """Measured connection quality: shown on /control, not persisted."""
@@ -311,4 +339,5 @@ class PartnerCommands(Feature):
             changes += self.controller.partner_gone(partner)
         if partner.id in self.state.quality:
             changes.append((self._key("quality", partner.id), None))
+        changes += self._screen_gone(partner.id)
         return changes

@@ -245,6 +245,7 @@ class RoomState(param.Parameterized):
     next_steps = param.List(default=[], item_type=Step, doc="Agreed next steps, oldest first.")
     partners = param.List(default=[], item_type=Partner, doc="Partners asked into the talk.")
     quality = param.Dict(default={}, doc="Per partner id: rtt_ms, loss_pct, kbps, fps.")
+    screens = param.Dict(default={}, doc="Per partner id sharing a screen: {'since': iso time}.")
     outcome = param.Dict(default=None, allow_None=True,
                          doc="The talk's outcome: {'outcome': settled|follow_up, 'follow_up'}.")
     draft = param.String(default="", doc="The visible note the counsellor is typing right "
@@ -326,6 +327,8 @@ class RoomState(param.Parameterized):
             out[room_key(rid, "partners", partner.id)] = partner.to_dict()
         for partner_id, measured in self.quality.items():
             out[room_key(rid, "quality", partner_id)] = measured
+        for partner_id, screen in self.screens.items():
+            out[room_key(rid, "screens", partner_id)] = screen
         for device_id, device in self.devices.items():
             out[room_key(rid, "devices", device_id)] = device.to_dict()
         for tablet in self.tablets:
@@ -345,7 +348,8 @@ class RoomState(param.Parameterized):
             values.update(session_id=None, session_started=None, language=DEFAULT_LANGUAGE,
                           privacy=False, phase="idle", arrival=None, outcome=None,
                           topics=[], summary_mail=None, draft="",
-                          camera_on=True, mic_on=True, quality={}, devices={}, pairing=None)
+                          camera_on=True, mic_on=True, quality={}, screens={}, devices={},
+                          pairing=None)
             lists = {"notes": {}, "next_steps": {}, "partners": {}, "tablets": {},
                      "appointments": {}}
         for key, value in items:
@@ -399,13 +403,13 @@ class RoomState(param.Parameterized):
             values["topics"] = [str(x) for x in value or []]
         elif field == "summary_mail":
             values["summary_mail"] = value or None
-        elif field == "quality" and len(parts) == 4:
-            quality = dict(values.get("quality", self.quality))
+        elif field in ("quality", "screens") and len(parts) == 4:
+            by_partner = dict(values.get(field, getattr(self, field)))
             if value is None:
-                quality.pop(int(parts[3]), None)
+                by_partner.pop(int(parts[3]), None)
             else:
-                quality[int(parts[3])] = value
-            values["quality"] = quality
+                by_partner[int(parts[3])] = value
+            values[field] = by_partner
         elif field == "devices" and len(parts) == 4:
             devices = dict(values.get("devices", self.devices))
             if value is None:
