@@ -298,7 +298,7 @@ def new_page(browser):
     def open_page(url: str | None = None, *, signed_in: bool = True, **kwargs):
         """``url`` in a new context, in which the staff pages of the test's rooms open
         signed in (unless ``signed_in`` is false)."""
-        ctx = browser.new_context(viewport={"width": 1280, "height": 800}, **kwargs)
+        ctx = browser.new_context(**{"viewport": {"width": 1280, "height": 800}, **kwargs})
         contexts.append(ctx)
         if signed_in:  # staff pages of the test's rooms open as a signed-in member of staff
             for room in list(ROOMS_BY_PORT.values()):

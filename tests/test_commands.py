@@ -38,7 +38,7 @@ VALID_ARGS = {
     "partner.quality": {"partner": 3, "rtt_ms": 12, "loss_pct": 0, "kbps": 800, "fps": 30},
     "partner.screen": {"partner": 3, "on": True}, "screen.stop": {"partner": 3},
     "invite.revoke": {"partner": 4},
-    "invite.claim": {"token": "set by room_in"},
+    "invite.claim": {"token": "set by room_in"}, "invite.check": {"token": "set by room_in"},
     "device.heartbeat": {"device": "touch", "kind": "touch", "browser": "Chromium 140"},
     "device.forget": {"device": "camera"},
     "pairing.start": {}, "pairing.cancel": {},
@@ -68,7 +68,8 @@ VALID_ARGS = {
     "visit.survey": {"token": "set by room_in", "satisfaction": 4, "ease": 5, "recommend": 8},
 }
 #: Set by room_in from earlier replies: a pairing code on offer, a tablet's credential.
-LATER = {"invite.claim": ("token", "test_token"), "pairing.claim": ("code", "test_code"),
+LATER = {"invite.claim": ("token", "test_token"), "invite.check": ("token", "test_token"),
+         "pairing.claim": ("code", "test_code"),
          "tablet.verify": ("token", "test_credential"), "staff.verify": ("token", "test_signin"),
          "staff.signout": ("token", "test_signin"), "appointment.optout": ("token", "test_optout"),
          "visit.check": ("token", "test_visit"), "visit.wait": ("token", "test_visit"),
@@ -76,7 +77,7 @@ LATER = {"invite.claim": ("token", "test_token"), "pairing.claim": ("code", "tes
 #: Accepted without publishing: nothing the screens show changes.
 READ_ONLY = {"ping", "tablet.verify", "retention.purge", "staff.add", "staff.remove",
              "staff.password", "staff.list", "staff.signin", "staff.verify", "staff.signout",
-             "visit.check", "visit.wait"}
+             "visit.check", "visit.wait", "invite.check"}
 #: Allowed, but in this table's rooms refused for the state they find: nobody has been
 #: admitted for the link to be claimed, nor talked for a survey (tests/test_visit.py), nor
 #: shares a screen to be stopped (tests/test_call_ends.py).

@@ -61,10 +61,10 @@ def test_a_used_link_says_so_in_the_browser(live_room, new_page):
     first = new_page(link)
     first.get_by_role("button", name="Beitreten").click()
     expect(first.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
-    second = new_page(link)
-    second.get_by_role("button", name="Beitreten").click()
-    expect(second.get_by_role("heading", name="Beitritt nicht möglich")).to_be_visible()
-    expect(second.locator("#ended-text")).to_contain_text("schon benutzt")
+    second = new_page(link)  # refused before any device check: no camera is asked for
+    expect(second.get_by_role("heading", name="Link nicht gültig")).to_be_visible()
+    expect(second.get_by_role("alert")).to_contain_text("schon benutzt")
+    assert second.locator("#self").count() == 0 and second.locator("#join").count() == 0
 
 
 def test_the_display_shows_an_admitted_partner(live_room, new_page):

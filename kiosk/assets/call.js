@@ -168,7 +168,7 @@ window.KioskCall = (hooks) => {
     if (["in_call", "paused", "lobby"].includes(s.state)) {
       paused(s.state === "paused");
       follow(s.state === "in_call" ? s.others || [] : []);
-      if (call.screen && s.screen === "stopped") stopShare(false);  // the counsellor stopped it
+      if (call.screen && s.screen === "off") stopShare(false);  // the counsellor stopped it
       hooks.onState && hooks.onState(s);
     } else ended(s.title, s.text, s.state);
   }

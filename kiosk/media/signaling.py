@@ -18,7 +18,8 @@ import tornado.web
 
 from kiosk.access.proxies import from_room_pc
 from kiosk.access.ratelimit import FailureLimit
-from kiosk.media.engine import MediaEngine, SignalingError
+from kiosk.exceptions import BusError
+from kiosk.media.engine import TOKEN_STATUS, MediaEngine, SignalingError
 from kiosk.resources import ASSETS
 
 log = logging.getLogger(__name__)
@@ -185,22 +186,54 @@ class IceHandler(_Base):
 
 
 class JoinPageHandler(tornado.web.RequestHandler):
-    """GET /join/<token>: the partner's page; the token is checked when they join."""
+    """GET /join/<token>: the partner's page. A link that no longer works (unknown, used,
+    revoked, expired, or the talk is over) is refused here, before the page asks for
+    camera and microphone; wrong links count towards the same limit as joins."""
 
-    def initialize(self, engine: MediaEngine) -> None:
-        self.engine = engine
+    def initialize(self, engine: MediaEngine, limit: FailureLimit) -> None:
+        self.engine, self.limit = engine, limit
 
-    def get(self, token: str) -> None:
-        page = (ASSETS / "join.html").read_text(encoding="utf-8")
-        ice = json.dumps(self.engine.page_ice_servers("partner"))
+    def set_default_headers(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Referrer-Policy", "no-referrer")  # the link must not leak onwards
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Security-Policy",
                         "default-src 'self'; media-src 'self' blob: mediastream:; "
                         "img-src 'self' data:; frame-ancestors 'none'")
+
+    async def get(self, token: str) -> None:
+        address = self.request.remote_ip or "?"
+        if self.limit.blocked(address):
+            self.set_header("Retry-After", "60")
+            return self.refused(429, "Zu viele Versuche",
+                                "Bitte warten Sie eine Minute und öffnen Sie dann den Link "
+                                "aus Ihrer Einladung.")
+        try:
+            reply = await self.engine.link.send("media", "invite.check", token=token)
+        except BusError:
+            return self.refused(503, "Der Beratungsraum ist gerade nicht erreichbar",
+                                "Bitte versuchen Sie es in einer Minute noch einmal.")
+        if not reply.ok:
+            self.limit.failed(address)
+            text = reply.error if reply.code.startswith("token_") else (
+                "Dieses Gespräch ist vorbei. Bitte bitten Sie die Beratung um einen neuen "
+                "Link.")
+            return self.refused(TOKEN_STATUS.get(reply.code, 403), "Link nicht gültig", text)
+        page = (ASSETS / "join.html").read_text(encoding="utf-8")
+        ice = json.dumps(self.engine.page_ice_servers("partner"))
         self.finish(page.replace("{room}", html.escape(self.engine.label))
                     .replace("{ice}", html.escape(ice, quote=True)))
+
+    def refused(self, status: int, title: str, text: str) -> None:
+        e = html.escape
+        self.set_status(status)
+        self.finish(f"""<!DOCTYPE html>
+<html lang="de"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(title)} – {e(self.engine.label)}</title>
+<link rel="stylesheet" href="/assets/join.css"></head>
+<body><header><p class="room">{e(self.engine.label)}</p><h1>{e(title)}</h1></header>
+<main><p role="alert">{e(text)}</p></main></body></html>""")
 
 
 class WhepHandler(_Base):
@@ -227,7 +260,7 @@ class WhepResourceHandler(_Base):
 def routes(engine: MediaEngine) -> list[tuple]:
     """The signalling endpoints, for the page server."""
     opts = {"engine": engine, "limit": FailureLimit()}
-    return [(r"/join/([A-Za-z0-9_-]{16,200})", JoinPageHandler, {"engine": engine}),
+    return [(r"/join/([A-Za-z0-9_-]{16,200})", JoinPageHandler, opts),
             (r"/assets/((?:join|call|visit)\.(?:js|css))", tornado.web.StaticFileHandler,
              {"path": str(ASSETS)}),
             (r"/api/whip", WhipHandler, opts),

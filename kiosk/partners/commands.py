@@ -90,6 +90,9 @@ class PartnerCommands(Feature):
         spec("partner.admit", COUNSELLOR, IN_TALK, "Let a waiting partner into the talk.",
               partner=NOTE_ID),
         spec("invite.revoke", COUNSELLOR, IN_TALK, "Withdraw a partner's link.", partner=NOTE_ID),
+        spec("invite.check", MEDIA, IN_TALK, "Whether a partner's link still works, "
+             "before its page asks for camera and microphone (uses nothing up).",
+             token=Arg(text(200))),
         spec("invite.claim", MEDIA, IN_TALK, "A partner's page presents its link's token.",
               token=Arg(text(200))),
         spec("partner.screen", MEDIA, {"consulting"}, "The media engine reports that a "
@@ -123,6 +126,7 @@ class PartnerCommands(Feature):
             "screen.stop": self._screen_stop,
             "partner.mute": self._partner_mute,
             "partner.mailed": self._partner_mailed,
+            "invite.check": self._invite_check,
             "invite.claim": self._invite_claim,
             "invite.revoke": self._invite_revoke,
         }
@@ -235,9 +239,10 @@ class PartnerCommands(Feature):
         rows = list(self.store.db["invitations"].rows_where("partner_id = ?", [partner_id]))
         return rows[0] if rows else None
 
-    def _invite_claim(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+    def _valid_invitation(self, token: str) -> dict[str, Any]:
+        """The invitation row of a link that works now, or why it does not."""
         rows = list(self.store.db["invitations"].rows_where(
-            "token_hash = ?", [token_hash(args["token"])]))
+            "token_hash = ?", [token_hash(token)]))
         row = rows[0] if rows else None
         if row is None or row["session_id"] != self.state.session_id:
             raise CommandError("token_unknown", TOKEN_ERRORS["token_unknown"])
@@ -247,6 +252,14 @@ class PartnerCommands(Feature):
             raise CommandError("token_used", TOKEN_ERRORS["token_used"])
         if dt.datetime.fromisoformat(row["expires_at"]) <= dt.datetime.now(dt.UTC):
             raise CommandError("token_expired", TOKEN_ERRORS["token_expired"])
+        return row
+
+    def _invite_check(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        row = self._valid_invitation(args["token"])
+        return [], {"partner": row["partner_id"]}
+
+    def _invite_claim(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        row = self._valid_invitation(args["token"])
         partner = self._find(self.state.partners, row["partner_id"], "partner")
         with self.store.transaction():
             self.store.db.conn.execute(

@@ -1,0 +1,182 @@
+"""Calls that end when the talk ends, pauses that hide the picture, and the partner's own
+controls: real Chromium partners and remote clients with fake cameras against a room.
+
+After the session ends, a hang-up, a declined or withdrawn consent and the room going
+idle, the room's picture stops on the partner's page within a second and the page says
+why; a pause blanks the picture (no frozen frame) and it comes back; the partner mutes,
+switches the camera off and shares a screen, which reaches the others only through the
+partner's gate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from conftest import eventually
+from playwright.sync_api import expect
+from test_join import frames_decoded, invite
+
+
+def joined(room, new_page, **page):
+    """A partner in the talk: invited, joined from Chromium, admitted, consented."""
+    if room.state.phase != "consulting":
+        assert room.command("session.start").ok
+    partner, link = invite(room)
+    tab = new_page(link, **page)
+    tab.get_by_role("button", name="Beitreten").click()
+    expect(tab.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
+    assert room.command("partner.admit", partner=partner).ok
+    assert room.command("consent.answer", as_="kiosk", partner=partner, yes=True,
+                        version="de:test").ok
+    expect(tab.get_by_role("status")).to_have_text("Sie sind im Gespräch.")
+    eventually(lambda: frames_decoded(tab) >= 10, timeout=15)
+    return partner, tab
+
+
+def stops_within_a_second(tab, act) -> None:
+    """``act`` ends the partner's media: one second later their picture of the room stops
+    growing (sampled over another second)."""
+    act()
+    time.sleep(1.0)
+    after_one = frames_decoded(tab)
+    time.sleep(1.0)
+    assert frames_decoded(tab) == after_one, "the room's picture still arrives"
+
+
+def received(room, partner: int, kind: str = "video") -> int:
+    calls = [c for c in room.room.engine.calls.values()
+             if c.kind == "partner" and c.partner == partner]
+    return calls[0].received[kind] if calls else 0
+
+
+@pytest.mark.parametrize("end, title", [
+    (lambda room, p: room.command("session.end"), "Das Gespräch ist beendet"),
+    (lambda room, p: room.command("room.reset"), "Das Gespräch ist beendet"),
+    (lambda room, p: room.command("partner.remove", partner=p), "Das Gespräch ist beendet"),
+    (lambda room, p: room.command("consent.withdraw", as_="kiosk", partner=p,
+                                  version="de:test"), "Das Video wurde beendet"),
+], ids=["session-end", "idle", "hang-up", "withdrawal"])
+def test_the_partners_call_ends_when_the_room_ends_it(live_room, new_page, end, title):
+    partner, tab = joined(live_room, new_page)
+    stops_within_a_second(tab, lambda: end(live_room, partner))
+    expect(tab.get_by_role("heading", name=title)).to_be_visible()
+    eventually(lambda: live_room.room.engine.peer_count == 0, timeout=5)
+
+
+def test_a_declining_client_ends_the_partners_call_politely(live_room, new_page):
+    assert live_room.command("session.start").ok
+    partner, link = invite(live_room)
+    tab = new_page(link)
+    tab.get_by_role("button", name="Beitreten").click()
+    expect(tab.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
+    eventually(lambda: received(live_room, partner) >= 5, timeout=15)  # the call is up
+    assert live_room.room.engine.counters()[partner]["to_partner"] == 0  # the gate held
+    assert live_room.command("consent.answer", as_="kiosk", partner=partner, yes=False,
+                             version="de:test").ok
+    expect(tab.get_by_role("heading", name="Kein Video in diesem Termin")).to_be_visible()
+    eventually(lambda: live_room.room.engine.peer_count == 0, timeout=5)
+
+
+def test_the_remote_client_gets_the_survey_when_the_talk_ends(live_room, new_page):
+    start = (dt.datetime.now().astimezone() + dt.timedelta(minutes=5)).isoformat()
+    reply = live_room.command("appointment.create", at=start, email="k@example.org")
+    tab = new_page(f"{live_room.urls['kiosk'].rsplit('/', 1)[0]}/visit/"
+                   f"{reply.data['visit_token']}", signed_in=False)
+    tab.get_by_role("button", name="Weiter zum Warteraum").click()
+    eventually(lambda: bool(live_room.state.waiting), timeout=15)
+    assert live_room.command("visit.admit", id=reply.data["id"]).ok
+    expect(tab.get_by_role("status")).to_have_text("Sie sind im Gespräch.")
+    eventually(lambda: frames_decoded(tab) >= 10, timeout=15)
+    stops_within_a_second(tab, lambda: live_room.command("session.end"))
+    expect(tab.get_by_role("heading", name="Das Gespräch ist beendet")).to_be_visible()
+    expect(tab.locator("#survey")).to_be_visible()
+
+
+def test_a_pause_hides_the_rooms_picture_and_it_comes_back(live_room, new_page):
+    _, tab = joined(live_room, new_page)
+    assert live_room.command("privacy.set", on=True).ok
+    expect(tab.locator("#paused")).to_be_visible()
+    expect(tab.locator("#paused")).to_contain_text("Das Gespräch ist kurz pausiert")
+    expect(tab.locator("#room")).to_be_hidden()  # no frozen last frame on screen
+    assert "Klient" not in tab.get_by_role("status").inner_text()  # nobody named
+    assert live_room.command("privacy.set", on=False).ok
+    expect(tab.locator("#room")).to_be_visible()
+    expect(tab.locator("#paused")).to_be_hidden()
+    before = frames_decoded(tab)
+    eventually(lambda: frames_decoded(tab) >= before + 10, timeout=15)
+
+
+def test_the_partner_mutes_and_switches_the_camera_off_and_sees_themselves(live_room,
+                                                                           new_page):
+    partner, tab = joined(live_room, new_page)
+    expect(tab.locator("#self-small")).to_have_js_property("readyState", 4)  # own picture
+    mic, cam = tab.get_by_role("button", name="Stumm"), tab.get_by_role("button",
+                                                                       name="Kamera aus")
+    expect(mic).to_have_attribute("aria-pressed", "false")
+    mic.click()
+    expect(mic).to_have_attribute("aria-pressed", "true")
+    expect(tab.locator("#devices-state")).to_have_text("Ihr Mikrofon ist stumm.")
+    time.sleep(1.0)
+    heard = received(live_room, partner, "audio")
+    time.sleep(1.0)
+    assert received(live_room, partner, "audio") == heard  # not one packet of sound
+    cam.click()
+    expect(cam).to_have_attribute("aria-pressed", "true")
+    expect(tab.locator("#self-small")).to_be_hidden()
+    time.sleep(1.0)
+    seen = received(live_room, partner)
+    time.sleep(1.0)
+    assert received(live_room, partner) == seen  # no frames to the room, none to /display
+    cam.click()
+    mic.click()
+    eventually(lambda: received(live_room, partner) > seen + 10, timeout=15)
+    eventually(lambda: received(live_room, partner, "audio") > heard + 10, timeout=15)
+
+
+def test_a_shared_screen_arrives_and_goes_with_the_partners_consent(live_room, new_page):
+    partner, tab = joined(live_room, new_page)
+    engine = live_room.room.engine
+    tab.get_by_role("button", name="Bildschirm teilen").click()
+    expect(tab.get_by_role("button", name="Teilen beenden")).to_have_attribute(
+        "aria-pressed", "true")
+    eventually(lambda: partner in live_room.state.screens, timeout=15)
+    eventually(lambda: engine.counters()[partner].get("screen_received", 0) >= 10, timeout=15)
+    assert live_room.command("consent.withdraw", as_="kiosk", partner=partner,
+                             version="de:test").ok
+    expect(tab.get_by_role("heading", name="Das Video wurde beendet")).to_be_visible()
+    eventually(lambda: partner not in live_room.state.screens, timeout=5)
+    assert not any(c.kind == "screen" for c in engine.calls.values())
+
+
+def test_the_counsellor_stops_a_shared_screen(live_room, new_page):
+    partner, tab = joined(live_room, new_page)
+    tab.get_by_role("button", name="Bildschirm teilen").click()
+    eventually(lambda: partner in live_room.state.screens, timeout=15)
+    assert live_room.command("screen.stop", partner=partner).ok
+    expect(tab.get_by_role("button", name="Bildschirm teilen")).to_have_attribute(
+        "aria-pressed", "false")
+    eventually(lambda: not any(c.kind == "screen" for c in live_room.room.engine.calls.values()),
+               timeout=5)
+    expect(tab.get_by_role("status")).to_have_text("Sie sind im Gespräch.")  # the call goes on
+
+
+def test_a_bad_link_is_refused_before_any_device_check(live_room, new_page):
+    assert live_room.command("session.start").ok
+    base = live_room.urls["kiosk"].rsplit("/", 1)[0]
+    tab = new_page(f"{base}/join/{'x' * 32}", signed_in=False)
+    expect(tab.get_by_role("heading", name="Link nicht gültig")).to_be_visible()
+    expect(tab.get_by_role("alert")).to_have_text("Dieser Link ist nicht gültig.")
+    assert tab.locator("video").count() == 0
+
+
+def test_the_join_button_is_in_view_on_a_laptop(live_room, new_page):
+    assert live_room.command("session.start").ok
+    _, link = invite(live_room)
+    tab = new_page(link, viewport={"width": 1366, "height": 768})
+    join = tab.get_by_role("button", name="Beitreten")
+    expect(join).to_be_enabled()
+    box = join.bounding_box()
+    assert box["y"] + box["height"] <= 768, box
+    assert tab.evaluate("document.scrollingElement.scrollWidth") <= 1366
