@@ -180,3 +180,37 @@ def test_the_join_button_is_in_view_on_a_laptop(live_room, new_page):
     box = join.bounding_box()
     assert box["y"] + box["height"] <= 768, box
     assert tab.evaluate("document.scrollingElement.scrollWidth") <= 1366
+
+
+def test_the_consoles_ring_card_fits_a_phone(data_dir, port, new_page):
+    from test_directory_ui import MAX, MAX_ID, site_state, start_site_room
+
+    room = start_site_room(data_dir, port)
+    try:
+        site = room.room.site
+        phone = new_page(site.console_url, signed_in=False,
+                         viewport={"width": 390, "height": 844}, has_touch=True,
+                         is_mobile=True)
+        phone.get_by_label("E-Mail-Adresse").fill(MAX)
+        phone.get_by_label("Passwort").fill(site.demo_password)
+        phone.get_by_role("button", name="Anmelden").click()
+        available = phone.get_by_role("radio", name="Verfügbar")
+        expect(available).to_be_attached()
+        if not available.is_checked():
+            available.click()
+        eventually(lambda: site_state(room).status(MAX_ID) == "available", timeout=15)
+        assert room.command("session.start").ok
+        counsellor = "Frau Dr. Alexandra Müller-Lüdenscheidt-Wiesenthal"  # a long name
+        assert room.call(room.room.site_link.ring(counsellor=counsellor, topic="Ausbildung",
+                                                  contact=MAX_ID)).ok
+        card = phone.get_by_role("group", name="Anruf aus Beratungsraum 1")
+        expect(card).to_be_visible()
+        expect(card).to_contain_text(counsellor)  # who is calling
+        box = card.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
+        for button in card.get_by_role("button").all():
+            b = button.bounding_box()
+            assert b["x"] + b["width"] <= 390 and b["height"] >= 48, b
+    finally:
+        room.stop()
