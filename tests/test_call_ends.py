@@ -214,3 +214,28 @@ def test_the_consoles_ring_card_fits_a_phone(data_dir, port, new_page):
             assert b["x"] + b["width"] <= 390 and b["height"] >= 48, b
     finally:
         room.stop()
+
+
+def test_the_remote_client_sees_a_partners_shared_screen(live_room, new_page):
+    start = (dt.datetime.now().astimezone() + dt.timedelta(minutes=5)).isoformat()
+    reply = live_room.command("appointment.create", at=start, email="k@example.org")
+    client = new_page(f"{live_room.urls['kiosk'].rsplit('/', 1)[0]}/visit/"
+                      f"{reply.data['visit_token']}", signed_in=False)
+    client.get_by_role("button", name="Weiter zum Warteraum").click()
+    eventually(lambda: bool(live_room.state.waiting), timeout=15)
+    assert live_room.command("visit.admit", id=reply.data["id"]).ok
+    expect(client.get_by_role("status")).to_have_text("Sie sind im Gespräch.")
+    partner, tab = joined(live_room, new_page)
+    tab.get_by_role("button", name="Bildschirm teilen").click()
+    screen = client.locator("#others figure.screen")
+    expect(screen).to_be_visible(timeout=20_000)
+    expect(screen.locator("figcaption")).to_contain_text("Bildschirm")
+
+    def shown() -> int:
+        return screen.locator("video").evaluate(
+            "v => v.srcObject ? v.getVideoPlaybackQuality().totalVideoFrames : 0")
+    eventually(lambda: shown() >= 10, timeout=20)
+    counters = live_room.room.engine.counters()[partner]
+    assert counters.get("screen_to_viewers", 0) > 0
+    tab.get_by_role("button", name="Teilen beenden").click()  # the partner stops it
+    expect(screen).to_have_count(0, timeout=10_000)
