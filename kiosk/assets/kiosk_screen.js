@@ -1,6 +1,8 @@
 // The client's touch screen: renders the screen the server describes and sends
 // back what the client taps. No state of its own but what is typed, the idle
-// clock and keyboard focus; every string arrives translated.
+// clock, keyboard focus and the on-screen keyboard; every string arrives
+// translated. Text someone typed (notes, names) is isolated (<bdi>, dir=auto), so
+// that it keeps its own direction on a screen in the other.
 
 const h = (tag, attrs = {}, ...children) => {
   const el = document.createElement(tag);
@@ -15,11 +17,20 @@ const h = (tag, attrs = {}, ...children) => {
   return el;
 };
 
+const bdi = (text) => h("bdi", { text });
+// Translated text with typed pieces in it: ["Folgetermin mit: ", {user: "Jobcenter"}].
+const rich = (parts) => (Array.isArray(parts) ? parts : [parts]).map(
+  (p) => (typeof p === "string" ? p : bdi(p.user)));
+// Typed values one after another: "Jobcenter · Sachbearbeitung", each isolated.
+const joined = (items) => items.flatMap((x, i) => (i ? [" · ", bdi(x)] : [bdi(x)]));
+
 export function render({ model, el }) {
   let typed = "";            // the appointment code being typed
   let typedMail = "";        // the mail address for the summary (never sent but to mail it)
   let lastTouch = Date.now();
   let warned = false, expired = false, idleKey = "", lastKind = "";
+  const osk = { open: false, shift: false, latin: false };  // the on-screen keyboard
+  let oskOpened = false;     // opened since the last draw: bring it into view
   const send = (msg) => model.send_msg(msg);
   const button = (label, msg, kind = "primary", extra = {}) =>
     h("button", { type: "button", class: `btn ${kind}`, "data-action": msg.action,
@@ -42,6 +53,17 @@ export function render({ model, el }) {
     if (!expired && quiet >= idle.timeout) { expired = true; send({ action: "idle.expired" }); }
   }, 250);
 
+  // A field the client types into on the touch screen: with its keyboard and the
+  // button that shows or hides it; a tap on the field shows it, too.
+  const withKeyboard = (input, kb) => {
+    input.addEventListener("click", () => { if (!osk.open) { osk.open = oskOpened = true; draw(); } });
+    const row = h("div", { class: "field-row" }, input, OSK.toggle(kb, osk.open, () => {
+      osk.open = !osk.open; oskOpened = osk.open; draw(); }));
+    row.lastChild.setAttribute("data-action", `osk.toggle.${kb.kind}`);
+    const board = osk.open ? OSK.keyboard(kb, input, osk) : null;
+    return [row, board];
+  };
+
   const blocks = {
     text: (b) => h("p", { class: "lead", text: b.text }),
     notice: (b) => h("p", { class: "notice", role: "status", text: b.text }),
@@ -50,65 +72,70 @@ export function render({ model, el }) {
         o.current ? "choice current" : "choice", { lang: o.tag,
         "aria-pressed": o.current ? "true" : "false" }))),
     checkin: (b) => {
-      const input = h("input", { id: "checkin-code", type: "text", autocomplete: "off",
-        inputmode: "text", maxlength: "32", spellcheck: "false", value: typed,
-        "aria-invalid": b.invalid ? "true" : null,
+      const [row, board] = withKeyboard(h("input", { id: "checkin-code", type: "text",
+        autocomplete: "off", inputmode: "none", maxlength: "32", spellcheck: "false",
+        dir: "ltr", "data-action": "checkin.code.input", "aria-invalid": b.invalid ? "true" : null,
         "aria-describedby": b.invalid ? "checkin-error" : null,
-        oninput: (e) => { typed = e.target.value; } });
-      input.value = typed;
+        oninput: (e) => { typed = e.target.value; } }), b.keyboard);
+      row.firstChild.value = typed;
       return h("form", { class: "checkin", onsubmit: (e) => { e.preventDefault();
           send({ action: "checkin.code", code: typed }); } },
-        h("label", { for: "checkin-code", text: b.label }), input,
+        h("label", { for: "checkin-code", text: b.label }), row,
         b.invalid ? h("p", { id: "checkin-error", class: "error", role: "alert", text: b.invalid }) : null,
-        h("button", { type: "submit", class: "btn primary", "data-action": "checkin.code" }, b.send));
+        h("button", { type: "submit", class: "btn primary", "data-action": "checkin.code" }, b.send),
+        board);
     },
     people: (b) => h("section", { "aria-labelledby": "who" },
       h("h2", { id: "who", text: b.title }),
       h("ul", { class: "people" }, b.people.map((p) => h("li", {},
-        h("span", { class: "name", text: p.name }), h("span", { class: "meta", text: p.detail }),
+        h("span", { class: "name" }, p.own ? p.name : bdi(p.name)),
+        h("span", { class: "meta" }, joined(p.facts), p.facts.length && p.status ? " · " : null,
+          p.status),
         p.withdraw ? button(p.withdraw.label, { action: "withdraw", partner: p.withdraw.partner },
                             "secondary") : null)))),
     list: (b) => h("section", { "aria-labelledby": `list-${b.variant}` },
       h("h2", { id: `list-${b.variant}`, text: b.title }),
       h("ul", { class: `items ${b.variant}`, role: "list", "aria-live": "polite" },
         b.items.map((i) => h("li", { "data-item": i.id },
-          h("span", { text: i.text }), i.meta ? h("span", { class: "meta", text: i.meta }) : null)))),
+          h("span", { class: "typed", dir: "auto", text: i.text }),
+          i.meta && i.meta.length ? h("span", { class: "meta" }, rich(i.meta)) : null)))),
     topics: (b) => h("section", { "aria-labelledby": "list-topics" },
       h("h2", { id: "list-topics", text: b.title }),
       h("ul", { class: "topics", role: "list" }, b.items.map((x) => h("li", { text: x })))),
     outcome: (b) => h("section", { "aria-labelledby": "outcome" },
-      h("h2", { id: "outcome", text: b.title }), h("p", { class: "lead", text: b.text })),
+      h("h2", { id: "outcome", text: b.title }), h("p", { class: "lead" }, rich(b.text))),
     handout: (b) => {
       const parts = [h("div", { class: "actions" },
         h("button", { type: "button", class: "btn secondary", "data-action": "summary.print",
           onclick: () => window.open("/summary?print=1", "_blank") }, b.print))];
       const m = b.mail;
       if (m) {
-        if (m.busy || (m.status && !m.failed)) typedMail = "";
+        if (m.busy || (m.status && !m.failed)) { typedMail = ""; osk.open = false; }
         const described = ["summary-mail-hint", m.invalid ? "summary-mail-error" : null]
           .filter(Boolean).join(" ");
-        const input = h("input", { id: "summary-mail", type: "email", autocomplete: "off",
-          inputmode: "email", spellcheck: "false", maxlength: "254",
-          "data-action": "summary.mail.input", "aria-invalid": m.invalid ? "true" : null,
-          "aria-describedby": described, oninput: (e) => { typedMail = e.target.value; } });
-        input.value = typedMail;
+        const [row, board] = withKeyboard(h("input", { id: "summary-mail", type: "email",
+          autocomplete: "off", inputmode: "none", spellcheck: "false", maxlength: "254",
+          dir: "ltr", "data-action": "summary.mail.input", "aria-invalid": m.invalid ? "true" : null,
+          "aria-describedby": described, oninput: (e) => { typedMail = e.target.value; } }),
+          m.keyboard);
+        row.firstChild.value = typedMail;
         parts.push(h("form", { class: "mail", novalidate: true, onsubmit: (e) => { e.preventDefault();
             send({ action: "summary.mail", email: typedMail }); } },
           h("label", { for: "summary-mail", text: m.label }),
-          h("p", { id: "summary-mail-hint", class: "meta", text: m.hint }), input,
+          h("p", { id: "summary-mail-hint", class: "meta", text: m.hint }), row,
           m.invalid ? h("p", { id: "summary-mail-error", class: "error", role: "alert",
                                 text: m.invalid }) : null,
           h("button", { type: "submit", class: "btn primary", "data-action": "summary.mail",
                         disabled: m.busy }, m.send),
           h("p", { class: m.failed ? "error mail-status" : "ok mail-status", role: "status",
-                   "aria-live": "polite", text: m.status || "" })));
+                   "aria-live": "polite", text: m.status || "" }), board));
       }
       return h("section", { class: "handout" }, parts);
     },
     consent: (b) => h("section", { class: "consent", "aria-labelledby": "consent-who" },
       h("dl", {},
-        h("dt", { id: "consent-who", text: b.who_label }), h("dd", { text: b.who }),
-        h("dt", { text: b.why_label }), h("dd", { text: b.why }),
+        h("dt", { id: "consent-who", text: b.who_label }), h("dd", {}, joined(b.who)),
+        h("dt", { text: b.why_label }), h("dd", { dir: "auto", text: b.why }),
         h("dt", { text: b.shared_label }), h("dd", { text: b.shared })),
       h("ul", { class: "assurances" }, b.assurances.map((t) => h("li", { text: t }))),
       h("div", { class: "actions big" },
@@ -128,8 +155,8 @@ export function render({ model, el }) {
   const draw = () => {
     const s = model.screen;
     if (!s || !s.kind) return;
-    const focusKey = document.activeElement && el.contains(document.activeElement) ?
-      document.activeElement.getAttribute("data-action") : null;
+    const active = el.getRootNode().activeElement;
+    const focusKey = active && el.contains(active) ? active.getAttribute("data-action") : null;
     document.documentElement.lang = s.lang;
     document.documentElement.dir = s.dir;
     document.title = s.page_title;
@@ -138,13 +165,17 @@ export function render({ model, el }) {
     if (s.idle_key !== idleKey) { idleKey = s.idle_key; lastTouch = Date.now(); warned = false; expired = false; }
     if (s.kind !== "checkin") typed = "";
     if (s.kind !== "summary") typedMail = "";
+    if (s.kind !== lastKind) {  // a new screen: the code's keyboard is up at once
+      Object.assign(osk, { open: s.kind === "checkin", shift: false, latin: false });
+      oskOpened = osk.open;
+    }
     const t = s.toolbar;
-    const page = h("div", { class: `page kind-${s.kind}${s.contrast ? " high-contrast" : ""}`,
+    const page = h("div", { class: `page kind-${s.kind} ${s.dir}${s.contrast ? " high-contrast" : ""}`,
                             style: `--scale:${s.size / 100}` },
       h("header", { class: "toolbar" },
         h("div", { class: "agency" },
           h("span", { class: "logo", role: "img", "aria-label": t.logo_label }),
-          h("span", { text: t.agency })),
+          h("span", {}, bdi(t.agency))),
         h("div", { class: "tools" },
           button(t.language_button, { action: "language.menu" }, "tool",
                  { "aria-label": `${t.language_label}: ${t.language_button}` }),
@@ -153,7 +184,7 @@ export function render({ model, el }) {
           button(t.contrast_label, { action: "contrast" }, "tool",
                  { "aria-pressed": s.contrast ? "true" : "false" }))),
       h("main", { class: "content" },
-        h("p", { class: "room", text: s.room }),
+        h("p", { class: "room" }, bdi(s.room)),
         h("h1", { text: s.title, tabindex: "-1" }),
         s.blocks.map((b) => blocks[b.type](b)),
         s.error ? h("p", { class: "error", role: "alert", text: s.error }) : null,
@@ -176,6 +207,9 @@ export function render({ model, el }) {
       // readers announce it (the code field, else the heading).
       ((s.kind === "checkin" && el.querySelector("input")) || el.querySelector("h1")).focus();
     } else if (again) again.focus();
+    const board = oskOpened && el.querySelector(".osk");
+    if (board) board.scrollIntoView({ block: "nearest" });
+    oskOpened = false;
     lastKind = s.kind;
   };
   draw();

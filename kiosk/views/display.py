@@ -1,22 +1,31 @@
 """/display: the room's second display, facing the client.
 
-Shows the shared notes and next steps as they are written; partner video
-tiles join here with the partner-video feature. During a privacy pause the
-screen shows only a notice.
+Shows the talk's title, topics, shared notes and next steps as they are
+written and, once admitted with the client's consent, the partners' (or a
+remote client's) video with the room's own small picture beside the notes.
+During a privacy pause the video goes (the notes are no video and stay).
 """
 
 from __future__ import annotations
 
-import panel as pn
-import segno
+from collections.abc import Iterable
 
-from kiosk.i18n import direction, t
-from kiosk.views.base import STYLES, RoomView, escape, items_html, local_time
-from kiosk.views.tiles import PartnerTiles
+import panel as pn
+import param
+import segno
+from panel.custom import JSComponent
+
+from kiosk.i18n import direction, t, tag
+from kiosk.resources import ASSETS
+from kiosk.room.state import Note, Step
+from kiosk.views.base import STYLES, RoomView, escape, local_time
+from kiosk.views.kiosk_screen import step_meta
+from kiosk.views.tiles import reconnecting, tiles_for
 
 PAIRING_STYLES = """
 .pairing { display: flex; gap: 2rem; align-items: center; background: #eef3f8;
-           border: 3px solid #0b5cad; border-radius: 8px; padding: 1.2rem 1.6rem; }
+           border: 3px solid #0b5cad; border-radius: 8px; padding: 1.2rem 1.6rem;
+           margin-bottom: 1.5rem; }
 .pairing .code { font: 700 3.2rem/1.1 "DejaVu Sans Mono", monospace; letter-spacing: .12em; }
 .pairing p { font-size: 1.3rem; margin: .3rem 0; }
 .pairing svg { background: #fff; flex: none; }
@@ -36,8 +45,54 @@ def pairing_html(offer: dict[str, str], base_url: str) -> str:
             f"<p>Gültig bis {escape(local_time(offer['expires']))} Uhr, einmal.</p></div></div>")
 
 
+def rich_html(parts: Iterable[str | dict[str, str]]) -> str:
+    """Translated text with typed pieces, each typed piece isolated in a ``<bdi>``."""
+    return "".join(escape(p) if isinstance(p, str) else f"<bdi>{escape(p['user'])}</bdi>"
+                   for p in parts)
+
+
+def items_html(notes: Iterable[Note], steps: Iterable[Step], lang: str) -> str:
+    """The visible notes and the next steps (typed text isolated, dates localised)."""
+    notes, steps = list(notes), list(steps)
+    if not notes and not steps:
+        return f"<p class='empty'>{escape(t(lang, 'talk.empty'))}</p>"
+    out = []
+    if notes:
+        out.append(f"<section class='notes-block'><h2>{escape(t(lang, 'talk.notes'))}</h2>"
+                   "<ul class='items notes'>")
+        out += [f"<li data-note='{n.id}'><span class='typed' dir='auto'>{escape(n.text)}"
+                f"</span></li>" for n in notes]
+        out.append("</ul></section>")
+    if steps:
+        out.append(f"<section class='steps-block'><h2>{escape(t(lang, 'talk.steps'))}</h2>"
+                   "<ul class='items steps'>")
+        out += [f"<li class='step' data-step='{s.id}'><span class='typed' dir='auto'>"
+                f"{escape(s.what)}</span><span class='meta'>{rich_html(step_meta(s, lang))}"
+                f"</span></li>" for s in steps]
+        out.append("</ul></section>")
+    return "".join(out)
+
+
+class DisplayStage(JSComponent):
+    """Everything below the pairing offer in one browser component, so that one CSS grid
+    gives the videos, the self-view, the title, the notes and the next steps an area each
+    (``display_stage.js``, ``display_stage.css``); the view hands it plain data."""
+
+    tiles = param.List(default=[], doc="Tiles to show: [{key, partner, kind, url, audio, "
+                                       "caption}] (see kiosk.views.tiles).")
+    self_view = param.Dict(default=None, allow_None=True,
+                           doc="{'label'} of the room's own picture, shown while tiles are.")
+    head = param.String(default="", doc="Room, title, topics and notices (escaped HTML).")
+    side = param.String(default="", doc="Notes and next steps, or a lead text (escaped HTML).")
+    lang = param.String(default="de", doc="BCP 47 tag of the text.")
+    dir = param.Selector(objects=["ltr", "rtl"], default="ltr", doc="Direction of the text.")
+
+    _esm = ASSETS / "display_stage.js"
+    _stylesheets = [(ASSETS / "display_stage.css").read_text(encoding="utf-8")]
+
+
 class DisplayView(RoomView):
-    """The second display: the talk's shared notes, large and calm."""
+    """The second display: the talk's shared notes, large and calm, and the video."""
 
     role = "display"
     precedence = 0
@@ -45,18 +100,18 @@ class DisplayView(RoomView):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self._header = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES])
-        self._body = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[STYLES],
-                                  css_classes=["display-body"])
-        self._tiles = PartnerTiles(sizing_mode="stretch_width", css_classes=["partner-tiles"])
-        self._pairing = pn.pane.HTML(sizing_mode="stretch_width", visible=False,
+        self._stage = DisplayStage(sizing_mode="stretch_both", margin=0,
+                                   css_classes=["display-stage"])
+        self._pairing = pn.pane.HTML(sizing_mode="stretch_width", visible=False, margin=0,
                                      stylesheets=[STYLES, PAIRING_STYLES])
-        self._layout = pn.Column(self._header, self._pairing, self._tiles, self._body,
+        self._layout = pn.Column(self._pairing, self._stage,
                                  self.beacon("display", "display", "Zweite Anzeige"),
                                  sizing_mode="stretch_both",
-                                 styles={"padding": "2rem 3rem", "background": "#ffffff"})
+                                 styles={"padding": "1.5rem 2.5rem", "background": "#ffffff",
+                                         "box-sizing": "border-box", "height": "100vh",
+                                         "overflow": "hidden"})
         self.watch_state(self._render, "phase", "language", "room_name", "privacy", "notes",
-                         "draft", "next_steps", "partners", "topics")
+                         "draft", "next_steps", "partners", "topics", "screens")
         self.watch_state(self._render_pairing, "pairing")
         self._render()
         self._render_pairing()
@@ -70,29 +125,28 @@ class DisplayView(RoomView):
             self._pairing.object = pairing_html(offer, self.link.base_url)
         self._pairing.visible = bool(offer)
 
+    def _notices(self, lang: str) -> str:
+        """A privacy pause, a partner's dropped connection: in words, above everything."""
+        texts = [escape(t(lang, "privacy.notice"))] if self.state.privacy else []
+        lost = reconnecting(self.state)
+        if lost:
+            names = ", ".join(f"<bdi>{escape(p.name or p.agency)}</bdi>" for p in lost)
+            before, _, after = t(lang, "display.reconnecting", names="\x00").partition("\x00")
+            texts.append(escape(before) + names + escape(after))
+        return "".join(f"<p class='notice' role='status'>{text}</p>" for text in texts)
+
     def _render(self, *events) -> None:
         state, lang = self.state, self.state.language
-        self._header.object = f"<div class='room'>{escape(state.room_name)}</div>"
-        if state.privacy:
-            html = f"<p class='notice'>{escape(t(lang, 'privacy.notice'))}</p>"
-        elif state.phase in ("consulting", "wrap_up"):
+        head = f"<div class='room'><bdi>{escape(state.room_name)}</bdi></div>"
+        if state.phase in ("consulting", "wrap_up"):
             topics = "".join(f"<li>{escape(t(lang, f'topic.{x}'))}</li>" for x in state.topics)
-            html = f"<h1>{escape(t(lang, 'talk.title'))}</h1>" + (
-                f"<h2>{escape(t(lang, 'talk.topics'))}</h2><ul class='topics'>{topics}</ul>"
-                if topics else "") + items_html(
-                state.notes_on_screen, state.next_steps, notes_title=t(lang, "talk.notes"),
-                steps_title=t(lang, "talk.steps"), empty=t(lang, "talk.empty"),
-                who_client=t(lang, "who.client"), due=t(lang, "talk.due"))
+            head += f"<h1>{escape(t(lang, 'talk.title'))}</h1>" + (
+                f"<ul class='topics' aria-label='{escape(t(lang, 'talk.topics'))}'>{topics}</ul>"
+                if topics else "")
+            side = items_html(state.notes_on_screen, state.next_steps, lang)
         else:
-            html = (f"<h1>{escape(t(lang, 'welcome.title'))}</h1>"
-                    f"<p class='lead'>{escape(t(lang, 'welcome.lead'))}</p>")
-        self._body.object = f"<div lang='{lang}' dir='{direction(lang)}'>{html}</div>"
-        # During a privacy pause no tile is shown (and the engine's gate sends nothing).
-        allowed = [] if state.privacy else [p for p in state.partners if p.media_allowed]
-        shown = [p for p in allowed if p.state == "connected"][:3]
-        lost = [p for p in allowed if p.state == "reconnecting"]
-        if lost:
-            names = ", ".join(escape(p.name or p.agency) for p in lost)
-            self._body.object = (f"<p class='notice' role='status'>Verbindung zu {names} "
-                                 f"unterbrochen – verbinde neu …</p>") + self._body.object
-        self._tiles.tiles = [{"id": p.id, "name": p.name, "agency": p.agency} for p in shown]
+            head += f"<h1>{escape(t(lang, 'welcome.title'))}</h1>"
+            side = f"<p class='lead'>{escape(t(lang, 'welcome.lead'))}</p>"
+        self._stage.param.update(
+            head=head + self._notices(lang), side=side, lang=tag(lang), dir=direction(lang),
+            tiles=tiles_for(state), self_view={"label": t(lang, "display.self_view")})

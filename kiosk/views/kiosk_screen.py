@@ -9,6 +9,7 @@ screen testable without a browser.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,8 @@ from panel.custom import JSComponent
 from kiosk.handout.contacts import contacts
 from kiosk.i18n import direction, languages, native_name, t, tag
 from kiosk.resources import ASSETS
-from kiosk.room.state import RoomState
+from kiosk.room.state import Partner, RoomState, Step
+from kiosk.views import keyboard
 
 SIZES = (100, 150, 200)
 
@@ -44,13 +46,43 @@ class KioskChoices:
         return bool(self.local or self.size != 100 or self.contrast)
 
 
+def asking(state: RoomState) -> Partner | None:
+    """The first partner still waiting for the client's answer (not one who left)."""
+    return next((p for p in present(state) if p.consent == "pending"), None)
+
+
 def _kind(state: RoomState, choices: KioskChoices) -> str:
     if choices.local:
         return choices.local
-    if state.phase == "consulting" and state.pending_consent:
+    if state.phase == "consulting" and asking(state):
         return "consent"
     return {"idle": "welcome", "welcome": "waiting", "consulting": "session",
             "wrap_up": "summary", "survey": "survey"}[state.phase]
+
+
+def local_date(language: str, iso: str) -> str:
+    """An ISO date as the client's language writes it (``date.format`` in its locale file:
+    18.12.2026, 18 December 2026, 18‏/12‏/2026); anything else as it came."""
+    try:
+        day = dt.date.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return iso
+    months = t(language, "date.months").split(",")
+    return t(language, "date.format", d=day.day, dd=f"{day.day:02d}", m=day.month,
+             mm=f"{day.month:02d}", yyyy=day.year, month=months[day.month - 1].strip())
+
+
+def user(text: str) -> dict[str, str]:
+    """A piece of text someone typed (a name, an agency): the page isolates it, so that
+    a German name keeps its order in an Arabic sentence and the other way round."""
+    return {"user": text}
+
+
+def sentence(language: str, key: str, **typed: str) -> list[str | dict[str, str]]:
+    """A translated sentence with typed values in it, as parts: text and ``user`` pieces."""
+    marks = {name: f"\x00{name}\x00" for name in typed}
+    parts = t(language, key, **marks).split("\x00")
+    return [user(typed[p]) if i % 2 else p for i, p in enumerate(parts) if p or i % 2]
 
 
 def _topics(state: RoomState, lang: str) -> list[dict[str, Any]]:
@@ -66,14 +98,14 @@ def _handout(state: RoomState, lang: str, choices: KioskChoices) -> list[dict[st
     found = contacts(state.partners)
     if found:
         blocks.append({"type": "people", "title": t(lang, "summary.contacts"), "people": [
-            {"name": c.agency, "detail": " · ".join(filter(None, [
-                c.name, c.role, c.email, c.phone]))} for c in found]})
+            {"name": c.agency, "facts": [x for x in (c.name, c.role, c.email, c.phone) if x]}
+            for c in found]})
     if state.outcome:
         who = state.outcome.get("follow_up") or ""
         key = ("summary.settled" if state.outcome["outcome"] == "settled" else
                "summary.follow_up_with" if who else "summary.follow_up")
         blocks.append({"type": "outcome", "title": t(lang, "summary.outcome"),
-                       "text": t(lang, key, who=who)})
+                       "text": sentence(lang, key, who=who) if who else t(lang, key)})
     status = (state.summary_mail or {}).get("status")
     blocks.append({
         "type": "handout", "print": t(lang, "summary.print"),
@@ -81,8 +113,19 @@ def _handout(state: RoomState, lang: str, choices: KioskChoices) -> list[dict[st
                  "send": t(lang, "summary.mail_send"), "busy": status == "sending",
                  "invalid": t(lang, "summary.mail_invalid") if choices.mail_invalid else None,
                  "status": t(lang, f"summary.mail_{status}") if status else None,
-                 "failed": status == "failed"} if choices.mail else None})
+                 "failed": status == "failed", "keyboard": keyboard.describe("email", lang)}
+        if choices.mail else None})
     return blocks
+
+
+def step_meta(step: Step, lang: str) -> list[str | dict[str, str]]:
+    """Who does a step and by when: ``Sie · bis 18.12.2026`` (a typed "who" isolated)."""
+    parts: list[str | dict[str, str]] = []
+    if step.who:
+        parts.append(t(lang, "who.client") if step.who == "client" else user(step.who))
+    if step.due:
+        parts += [" · "] * bool(parts) + [f"{t(lang, 'talk.due')} {local_date(lang, step.due)}"]
+    return parts
 
 
 def _items(state: RoomState, lang: str) -> list[dict[str, Any]]:
@@ -92,26 +135,29 @@ def _items(state: RoomState, lang: str) -> list[dict[str, Any]]:
                        "items": [{"id": n.id, "text": n.text} for n in state.notes_on_screen]})
     if state.next_steps:
         blocks.append({"type": "list", "variant": "steps", "title": t(lang, "talk.steps"),
-                       "items": [{"id": s.id, "text": s.what, "meta": " · ".join(filter(None, [
-                           t(lang, "who.client") if s.who == "client" else s.who,
-                           f"{t(lang, 'talk.due')} {s.due}" if s.due else ""]))}
+                       "items": [{"id": s.id, "text": s.what, "meta": step_meta(s, lang)}
                                  for s in state.next_steps]})
     if not blocks:
         blocks.append({"type": "text", "text": t(lang, "talk.empty")})
     return blocks
 
 
+def present(state: RoomState) -> list[Partner]:
+    """Partners in the talk or asked into it: not one who left, was removed or declined."""
+    return [p for p in state.partners
+            if p.consent in ("pending", "granted") and p.state != "gone"]
+
+
 def _people(state: RoomState, lang: str) -> dict[str, Any]:
-    people = [{"name": t(lang, "talk.counsellor"), "detail": t(lang, "talk.counsellor_role")}]
-    for p in state.partners:
-        if p.consent not in ("pending", "granted"):
-            continue
-        status = t(lang, "talk.partner_waiting" if p.consent == "pending" else
-                   "talk.partner_joined")
+    people = [{"name": t(lang, "talk.counsellor"), "own": True, "facts": [],
+               "status": t(lang, "talk.counsellor_role")}]
+    for p in present(state):
         people.append({
-            "name": p.name, "detail": " · ".join(filter(None, [p.agency, p.role, status])),
+            "name": p.name, "facts": [x for x in (p.agency, p.role) if x],
+            "status": t(lang, "talk.partner_waiting" if p.consent == "pending" else
+                        "talk.partner_joined"),
             "withdraw": {"label": t(lang, "talk.withdraw"), "partner": p.id}
-            if p.consent == "granted" else None})
+            if p.consent == "granted" and not p.is_client else None})
     return {"type": "people", "title": t(lang, "talk.who"), "people": people}
 
 
@@ -142,7 +188,7 @@ def describe(state: RoomState, choices: KioskChoices, *, agency: str,
     elif kind == "checkin":
         blocks = [{"type": "text", "text": t(lang, "checkin.lead")},
                   {"type": "checkin", "label": t(lang, "checkin.code"),
-                   "send": t(lang, "checkin.send"),
+                   "send": t(lang, "checkin.send"), "keyboard": keyboard.describe("code", lang),
                    "invalid": t(lang, "checkin.invalid") if choices.invalid_code else None}]
         actions = [{"id": "checkin.walkin", "label": t(lang, "checkin.no_appointment"),
                     "kind": "secondary"},
@@ -154,11 +200,11 @@ def describe(state: RoomState, choices: KioskChoices, *, agency: str,
             blocks.append({"type": "notice", "text": t(lang, "privacy.notice")})
         blocks += [_people(state, lang), *_items(state, lang)]
     elif kind == "consent":
-        p = state.pending_consent
+        p = asking(state)
         blocks = [{
             "type": "consent", "partner": p.id,
             "who_label": t(lang, "consent.who"),
-            "who": " · ".join(filter(None, [p.name, p.agency, p.role])),
+            "who": [x for x in (p.name, p.agency, p.role) if x],
             "why_label": t(lang, "consent.why"), "why": p.purpose,
             "shared_label": t(lang, "consent.shared"), "shared": t(lang, "consent.shared_text"),
             "assurances": [t(lang, "consent.recorded"), t(lang, "consent.no_disadvantage"),
@@ -214,8 +260,11 @@ class KioskScreen(JSComponent):
 
     screen = param.Dict(default={}, doc="The screen to draw, from describe().")
 
-    _esm = ASSETS / "kiosk_screen.js"
-    _stylesheets = [(ASSETS / "kiosk_screen.css").read_text(encoding="utf-8")]
+    # The keyboard's script comes first in the same module (one bundle, no import).
+    _esm = "\n".join((ASSETS / name).read_text(encoding="utf-8")
+                     for name in ("keyboard.js", "kiosk_screen.js"))
+    _stylesheets = [(ASSETS / name).read_text(encoding="utf-8")
+                    for name in ("kiosk_screen.css", "keyboard.css")]
 
     def __init__(self, on_action: Callable[[dict[str, Any]], None] | None = None,
                  **params) -> None:

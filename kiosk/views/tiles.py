@@ -1,32 +1,69 @@
-"""Partner tiles on the second display: one browser component that pulls each
-admitted partner's media from the room's engine (WHEP on loopback)."""
+"""The second display's video tiles, as plain data (``display.DisplayStage`` draws them).
+
+A tile is one picture the display pulls from the room's media engine over WHEP
+on loopback. Its ``kind`` says where it goes on the stage:
+
+* ``partner``: an agency's expert (name · agency);
+* ``client``: the client of a remote appointment, from home (their caption
+  alone, "Klient:in (per Video)");
+* ``screen``: a partner's shared screen (``/api/whep/partners/<id>/screen``,
+  no sound). The stage gives it the large area and lines the people's tiles up
+  beside it (``display_stage.css``, ``display_stage.js``).
+
+Only people admitted by the counsellor with the client's consent are shown,
+at most three, and nobody during a privacy pause.
+"""
 
 from __future__ import annotations
 
-import param
-from panel.custom import JSComponent
+from typing import Any
 
-from kiosk.resources import ASSETS
+from kiosk.i18n import t
+from kiosk.room.state import Partner, RoomState
+
+#: How many people the stage shows at once.
+MAX_PEOPLE = 3
+KINDS = ("partner", "client", "screen")
 
 
-class PartnerTiles(JSComponent):
-    """Up to three partners, each with picture, sound, name and agency."""
+def caption(partner: Partner) -> str:
+    """Name and agency, as far as they are known (never a dangling separator)."""
+    return " · ".join(x for x in (partner.name, partner.agency) if x)
 
-    tiles = param.List(default=[], doc="[{id, name, agency}] of partners to show.")
 
-    _esm = ASSETS / "partner_tiles.js"
-    _stylesheets = ["""
-    .tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(20rem, 1fr));
-             gap: 1rem; }
-    .tile { margin: 0; background: #111; border-radius: 8px; overflow: hidden;
-            position: relative; }
-    .tile video { width: 100%; display: block; max-height: 62vh; object-fit: contain;
-                  background: #111; }
-    .tile figcaption { position: absolute; left: 0; bottom: 0; color: #fff;
-                       background: rgba(0, 0, 0, .65); padding: .5rem .9rem; font-size: 1.3rem;
-                       font-family: "Noto Sans", "DejaVu Sans", sans-serif;
-                       border-top-right-radius: 8px; }
-    .self-view { position: fixed; right: 1.5rem; bottom: 1.5rem; width: 14rem; margin: 0;
-                 border: 3px solid #fff; border-radius: 8px; overflow: hidden; background: #111; }
-    .self-view video { width: 100%; display: block; }
-    """]
+def person_tile(partner: Partner) -> dict[str, Any]:
+    """A partner's or remote client's picture and sound."""
+    return {"key": f"p{partner.id}", "partner": partner.id,
+            "kind": "client" if partner.is_client else "partner",
+            "url": f"/api/whep/partners/{partner.id}", "audio": True,
+            "caption": caption(partner)}
+
+
+def screen_tile(partner: Partner, label: str) -> dict[str, Any]:
+    """A partner's shared screen: picture only; ``label`` names it (``display.screen``)."""
+    return {"key": f"s{partner.id}", "partner": partner.id, "kind": "screen",
+            "url": f"/api/whep/partners/{partner.id}/screen", "audio": False,
+            "caption": label}
+
+
+def shown(state: RoomState) -> list[Partner]:
+    """The people whose picture the display shows now (none during a privacy pause)."""
+    if state.privacy:
+        return []
+    return [p for p in state.partners if p.media_allowed and p.state == "connected"][:MAX_PEOPLE]
+
+
+def reconnecting(state: RoomState) -> list[Partner]:
+    """Admitted people whose connection dropped: the display says so."""
+    if state.privacy:
+        return []
+    return [p for p in state.partners if p.media_allowed and p.state == "reconnecting"]
+
+
+def tiles_for(state: RoomState) -> list[dict[str, Any]]:
+    """Every tile the stage shows, in order: shared screens first (only of people shown:
+    the same consent and admission), then the people."""
+    people = shown(state)
+    screens = [screen_tile(p, t(state.language, "display.screen", who=caption(p)))
+               for p in people if p.id in state.screens]
+    return screens + [person_tile(p) for p in people]
