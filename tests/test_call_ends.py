@@ -239,3 +239,40 @@ def test_the_remote_client_sees_a_partners_shared_screen(live_room, new_page):
     assert counters.get("screen_to_viewers", 0) > 0
     tab.get_by_role("button", name="Teilen beenden").click()  # the partner stops it
     expect(screen).to_have_count(0, timeout=10_000)
+
+
+def test_a_shared_screen_shows_on_the_display_beside_the_partner_after_consent(live_room,
+                                                                              new_page):
+    display = new_page(live_room.urls["display"], viewport={"width": 1920, "height": 1080})
+    assert live_room.command("session.start").ok
+    partner, link = invite(live_room)
+    tab = new_page(link)
+    tab.get_by_role("button", name="Beitreten").click()
+    expect(tab.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
+    eventually(lambda: tab.evaluate("() => !!window.kioskCall.call.resource"), timeout=15)
+    # Sharing in the lobby: the room has the screen, the display shows nothing of it yet.
+    tab.evaluate("""async () => {  // the button appears in the call; share from the lobby
+        document.getElementById('share').click(); }""")
+    eventually(lambda: partner in live_room.state.screens, timeout=15)
+    time.sleep(1.0)
+    assert display.locator("figure.tile-screen").count() == 0
+    assert live_room.room.engine.counters()[partner].get("screen_to_display", 0) == 0
+    assert live_room.command("partner.admit", partner=partner).ok
+    assert live_room.command("consent.answer", as_="kiosk", partner=partner, yes=True,
+                             version="de:test").ok
+    screen = display.locator("figure.tile-screen")
+    expect(screen).to_be_visible()
+    expect(screen).to_contain_text("Geteilter Bildschirm von Herr Kaya")
+    expect(display.locator("figure.tile-partner")).to_be_visible()  # beside the partner
+    eventually(lambda: live_room.room.engine.counters()[partner].get("screen_to_display", 0)
+               >= 10, timeout=20)
+    frames = screen.locator("video").evaluate(
+        "v => v.srcObject ? v.getVideoPlaybackQuality().totalVideoFrames : 0")
+    eventually(lambda: screen.locator("video").evaluate(
+        "v => v.srcObject ? v.getVideoPlaybackQuality().totalVideoFrames : 0") > frames,
+        timeout=15)
+    a, b = screen.bounding_box(), display.locator("figure.tile-partner").bounding_box()
+    assert a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"] \
+        or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"]  # no overlap
+    assert live_room.command("screen.stop", partner=partner).ok
+    expect(screen).to_have_count(0)

@@ -20,18 +20,19 @@ window.KioskCall = (hooks) => {
     const all = await navigator.mediaDevices.enumerateDevices();
     for (const [kind, select] of [["videoinput", $("camera")], ["audioinput", $("microphone")]]) {
       select.replaceChildren(...all.filter((d) => d.kind === kind).map((d, i) =>
-        new Option(d.label || `${kind === "videoinput" ? "Kamera" : "Mikrofon"} ${i + 1}`, d.deviceId)));
+        new Option(d.label || (kind === "videoinput" ? t("call.camera_n", "Kamera {n}")
+          : t("call.microphone_n", "Mikrofon {n}")).replace("{n}", i + 1), d.deviceId)));
     }
   }
 
   async function preview() {
     $("join").disabled = true;
     if (!window.RTCPeerConnection) {
-      fail("Dieser Browser kann keine Videogespräche. Bitte nutzen Sie einen aktuellen Browser (Firefox, Chrome, Edge oder Safari).");
+      fail(t("call.no_webrtc", "Dieser Browser kann keine Videogespräche. Bitte nutzen Sie einen aktuellen Browser (Firefox, Chrome, Edge oder Safari)."));
       return;
     }
     if (!navigator.mediaDevices || !window.isSecureContext) {
-      fail("Kamera und Mikrofon gibt der Browser nur über eine sichere Verbindung (https) frei. Bitte öffnen Sie den Link so, wie Sie ihn bekommen haben.");
+      fail(t("call.insecure", "Kamera und Mikrofon gibt der Browser nur über eine sichere Verbindung (https) frei. Bitte öffnen Sie den Link so, wie Sie ihn bekommen haben."));
       return;
     }
     if (call.stream) call.stream.getTracks().forEach((t) => t.stop());
@@ -40,7 +41,7 @@ window.KioskCall = (hooks) => {
         video: $("camera").value ? { deviceId: { exact: $("camera").value } } : true,
         audio: $("microphone").value ? { deviceId: { exact: $("microphone").value } } : true });
     } catch (e) {
-      fail("Kamera oder Mikrofon sind nicht freigegeben. Bitte erlauben Sie den Zugriff in Ihrem Browser (Symbol links neben der Adresse) und laden Sie die Seite neu.");
+      fail(t("call.denied", "Kamera oder Mikrofon sind nicht freigegeben. Bitte erlauben Sie den Zugriff in Ihrem Browser (Symbol links neben der Adresse) und laden Sie die Seite neu."));
       if ($("permission-help")) $("permission-help").open = true;
       return;
     }
@@ -118,7 +119,7 @@ window.KioskCall = (hooks) => {
     const res = await fetch(url, { method: "POST", body: sdp,
       headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` } });
     if (res.status !== 201) {
-      ended("Beitritt nicht möglich", await res.text());
+      ended(t("call.join_refused", "Beitritt nicht möglich"), t("call.join_refused_text", await res.text()));
       return false;
     }
     call.resource = res.headers.get("Location");
@@ -157,13 +158,14 @@ window.KioskCall = (hooks) => {
       await new Promise((r) => setTimeout(r, 1000));
     }
     reconnecting = false;
-    ended("Die Verbindung ist abgebrochen", hooks.lostText || "Bitte bitten Sie die Beratung um einen neuen Link.");
+    ended(t("call.lost_title", "Die Verbindung ist abgebrochen"),
+      hooks.lostText || t("call.lost_text", "Bitte bitten Sie die Beratung um einen neuen Link."));
   }
 
   async function status() {
     let res;
     try { res = await fetch(call.resource, { cache: "no-store" }); } catch (e) { return; }
-    if (!res.ok) { ended("Das Gespräch ist beendet", "Vielen Dank."); return; }
+    if (!res.ok) { ended(t("call.ended_title", "Das Gespräch ist beendet"), t("call.ended_text", "Vielen Dank.")); return; }
     const s = await res.json();
     if (["in_call", "paused", "lobby"].includes(s.state)) {
       paused(s.state === "paused");
@@ -286,7 +288,7 @@ window.KioskCall = (hooks) => {
 
   async function leave() {
     if (call.resource) await fetch(call.resource, { method: "DELETE" });
-    ended("Sie haben das Gespräch verlassen", "Vielen Dank.", "left");
+    ended(t("call.left_title", "Sie haben das Gespräch verlassen"), t("call.ended_text", "Vielen Dank."), "left");
   }
 
   if ($("mic")) $("mic").addEventListener("click", () => toggle("audio", $("mic")));

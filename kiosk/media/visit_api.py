@@ -22,6 +22,7 @@ import hashlib
 import json
 from typing import Any
 
+from kiosk import i18n
 from kiosk.access.ratelimit import FailureLimit
 from kiosk.access.web import same_origin
 from kiosk.exceptions import BusError
@@ -29,11 +30,18 @@ from kiosk.media.engine import MediaEngine
 from kiosk.media.signaling import TOO_MANY, _Base
 from kiosk.room.state import RoomState
 
-#: What the client's page asks before a partner joins (its version goes to the consent log).
-CONSENT_TEXT = ("Darf {who} per Video dazukommen? {agency} sieht und hört Sie dann im "
-                "Gespräch. Es wird nichts aufgezeichnet. Sie können jederzeit Nein sagen; "
-                "das hat keine Nachteile für Sie.")
-CONSENT_VERSION = "de:visit:" + hashlib.sha256(CONSENT_TEXT.encode()).hexdigest()[:12]
+#: The texts the client's page shows before a partner joins (kiosk/assets/visit.js).
+CONSENT_KEYS = ("consent.title", "visit.consent_ask", "consent.why", "visit.consent_sees",
+                "consent.recorded", "visit.consent_no", "consent.yes", "consent.no")
+
+
+def consent_version(language: str) -> str:
+    """Names the consent question a client was shown on the visit page, in the language the
+    page showed: ``<language>:visit:<hash of its wording>`` (for the consent log)."""
+    language = language if language in i18n.languages() else i18n.FALLBACK
+    wording = "\n".join(i18n.t(language, key) for key in CONSENT_KEYS)
+    return f"{language}:visit:{hashlib.sha256(wording.encode()).hexdigest()[:12]}"
+
 
 #: Refusals of a visit token that count as a failed try (guessing links).
 TOKEN_CODES = frozenset({"visit_unknown", "visit_cancelled", "visit_early", "visit_over",
@@ -145,8 +153,10 @@ class ConsentHandler(VisitApi):
         if reply.data["status"] != "admitted":
             self.refuse(409, "Sie sind nicht im Gespräch.")
             return
+        language = body.get("language")
+        version = consent_version(language if isinstance(language, str) else "")
         if await self.ask("consent.answer", role="kiosk", partner=partner, yes=yes,
-                          version=CONSENT_VERSION) is not None:
+                          version=version) is not None:
             self.send_json({"ok": True})
 
 

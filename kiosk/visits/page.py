@@ -7,6 +7,7 @@ to do and reveals nothing else; ten failed tries a minute from one address get
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import re
@@ -96,35 +97,110 @@ class VisitHandler(VisitPage):
         self.visit_page(reply.data)
 
     def visit_page(self, appointment: dict) -> None:
-        """The client's page: device check, waiting room, talk, survey (assets/visit.*)."""
-        e = html.escape
-        start, lang = local(appointment["starts_at"]), appointment["language"]
-        texts = {key: e(i18n.t(lang, key)) for key in SURVEY_TEXTS}
-        values = {
-            "agency": e(self.link.agency or "Videoberatung"),
-            "ice": e(json.dumps(self.ice("client")), quote=True),
-            "when": f"{start:%d.%m.%Y} um {start:%H:%M} Uhr",
-            "phone": f" (<a href='tel:{e(self.phone)}'>{e(self.phone)}</a>)" if self.phone
-            else "",
-            "lang": e(i18n.tag(lang)), "dir": i18n.direction(lang),
-            **{f"scale.{name}": scale(name, low, high) for name, (low, high) in SCALES.items()},
-            **texts}
-        page = (ASSETS / "visit.html").read_text(encoding="utf-8")
-        for key, value in values.items():
-            page = page.replace("{" + key + "}", value)
+        """The client's page: device check, waiting room, talk, survey (assets/visit.*), in
+        the language the link asks for (``?lang=``) or else the booked one."""
+        booked = appointment["language"]
+        booked = booked if booked in i18n.languages() else i18n.FALLBACK
+        asked = self.get_query_argument("lang", "")
+        lang = asked if asked in i18n.languages() else booked
+        page = render(lang, booked, local(appointment["starts_at"]),
+                      agency=self.link.agency, phone=self.phone, ice=self.ice("client"))
         self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Language", i18n.tag(lang))
         self.set_header("Content-Security-Policy",
                         "default-src 'self'; media-src 'self' blob: mediastream:; "
                         "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
         self.finish(page)
 
 
+# -- the visit page in the client's language -------------------------------------------
 #: The survey's questions and their scales, as on the room's screen.
 SCALES = {"satisfaction": (1, 5), "ease": (1, 5), "recommend": (0, 10)}
-SURVEY_TEXTS = ("survey.title", "survey.lead", "survey.satisfaction",
-                "survey.satisfaction_scale", "survey.ease", "survey.ease_scale",
-                "survey.recommend", "survey.recommend_scale", "survey.send", "survey.skip",
-                "survey.incomplete", "thanks.title")
+#: What the page's scripts show (visit.js and call.js): handed over in ``data-texts``.
+SCRIPT_TEXTS = (
+    "visit.in_call", "visit.paused", "visit.reconnecting", "visit.relink",
+    "visit.closed_title", "visit.ended_title", "visit.ended_text", "visit.steps_empty",
+    "visit.consent_ask", "visit.consent_sees", "visit.consent_no", "visit.survey_failed",
+    "consent.why", "consent.recorded", "talk.empty", "talk.due", "date.format", "date.months",
+    "call.mic_off", "call.camera_off", "call.share", "call.share_stop", "call.screen_of",
+    "call.picture_of", "call.screen_caption", "call.camera_n", "call.microphone_n",
+    "call.no_webrtc", "call.insecure", "call.denied", "call.join_refused",
+    "call.join_refused_text", "call.lost_title", "call.lost_text", "call.ended_title",
+    "call.ended_text", "call.left_title")
+#: ``{name}`` in visit.html: a value made here, else the text of a locale key.
+PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
+
+
+def text(lang: str, key: str) -> str:
+    """The text of ``key`` in ``lang`` (German where it has none), not yet escaped."""
+    return i18n.t(lang, key)
+
+
+def render(lang: str, booked: str, start: dt.datetime, *, agency: str = "", phone: str = "",
+           ice: list | None = None) -> str:
+    """visit.html in ``lang``: every ``{key}`` a locale text (escaped), the rest made here.
+    User text (the agency's name) is isolated for right-to-left pages."""
+    e = html.escape
+    service = agency or text(lang, "visit.service")
+    values = {
+        "lang": e(i18n.tag(lang)), "dir": i18n.direction(lang), "language": e(lang),
+        # The agency's own name is German: in Turkish capitals "Arbeit" must not become
+        # "ARBEİT".
+        "agency": f'<bdi lang="de">{e(agency)}</bdi>' if agency else e(service),
+        "agency_title": e(service),
+        "ice": e(json.dumps(ice or []), quote=True),
+        "texts": e(json.dumps({k: text(lang, k) for k in SCRIPT_TEXTS}, ensure_ascii=False),
+                   quote=True),
+        "when": e(when(lang, start)), "languages": switch(lang, booked),
+        "no_video": no_video(lang, phone),
+        **{f"scale.{name}": scale(name, low, high) for name, (low, high) in SCALES.items()}}
+
+    def fill(match: re.Match) -> str:
+        key = match.group(1)
+        return values[key] if key in values else e(text(lang, key))
+
+    return PLACEHOLDER.sub(fill, (ASSETS / "visit.html").read_text(encoding="utf-8"))
+
+
+def local_date(lang: str, day: dt.date) -> str:
+    """A date as ``lang`` writes it (``date.format``, ``date.months``)."""
+    months = text(lang, "date.months").split(",")
+    month = months[day.month - 1].strip() if len(months) == 12 else str(day.month)
+    return text(lang, "date.format").format(
+        d=day.day, dd=f"{day.day:02d}", m=day.month, mm=f"{day.month:02d}", yyyy=day.year,
+        month=month)
+
+
+def when(lang: str, start: dt.datetime) -> str:
+    """The appointment's day and time, as ``lang`` says it (``visit.when``)."""
+    return text(lang, "visit.when").format(date=local_date(lang, start.date()),
+                                           time=f"{start:%H:%M}")
+
+
+def switch(lang: str, booked: str) -> str:
+    """Links to the page in each language, each named in its own: the booked language
+    first, then the others in the catalog's order; the shown one marked current."""
+    e = html.escape
+    links = []
+    for code in (booked, *(c for c in i18n.languages() if c != booked)):
+        current = ' aria-current="true"' if code == lang else ""
+        tag = e(i18n.tag(code))
+        links.append(f'<li><a href="?lang={e(code)}" hreflang="{tag}" lang="{tag}" '
+                     f'dir="{i18n.direction(code)}"{current}>{e(i18n.native_name(code))}</a></li>')
+    label = e(text(lang, "toolbar.language"))
+    return (f'<nav id="languages" class="languages" aria-label="{label}">'
+            f'<ul>{"".join(links)}</ul></nav>')
+
+
+def no_video(lang: str, phone: str) -> str:
+    """The hint for those who would rather not use video: with the agency's number when
+    there is one, else a sentence that promises no call."""
+    e = html.escape
+    if not phone:
+        return e(text(lang, "visit.no_video"))
+    dial = re.sub(r"[^0-9+]", "", phone)
+    link = f'<a href="tel:{e(dial)}" dir="ltr">{e(phone)}</a>'  # digits keep their order
+    return e(text(lang, "visit.no_video_phone")).replace("{phone}", link)
 
 
 def scale(name: str, low: int, high: int) -> str:
