@@ -7,6 +7,7 @@ nothing else changes. Missing keys fall back to German.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from functools import cache
@@ -59,3 +60,18 @@ def consent_version(language: str) -> str:
     texts = [t(language, k) for k in sorted(catalog(FALLBACK)) if k.startswith("consent.")]
     digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
     return f"{language}:{digest}"
+
+
+def local_date(language: str, day: str | dt.date) -> str:
+    """A date (or an ISO date) as ``language`` writes it (``date.format`` and
+    ``date.months`` in its locale file: 18.12.2026, 18 December 2026, 18‏/12‏/2026);
+    text that is no date comes back as it came."""
+    if not isinstance(day, dt.date):
+        try:
+            day = dt.date.fromisoformat(str(day))
+        except ValueError:
+            return str(day)
+    months = t(language, "date.months").split(",")
+    month = months[day.month - 1].strip() if len(months) == 12 else str(day.month)
+    return t(language, "date.format", d=day.day, dd=f"{day.day:02d}", m=day.month,
+             mm=f"{day.month:02d}", yyyy=day.year, month=month)

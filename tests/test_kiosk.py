@@ -9,8 +9,7 @@ import pytest
 from conftest import ThreadedRoom, axe_findings
 from playwright.sync_api import expect
 
-from kiosk.i18n import LOCALES, catalog, direction, languages, native_name, t, tag
-from kiosk.views.kiosk_screen import local_date
+from kiosk.i18n import LOCALES, catalog, direction, languages, local_date, native_name, t, tag
 
 LANGS = languages()
 PARTNER = {"name": "Frau Demir", "agency": "Ausländerbehörde", "role": "Sachbearbeitung",

@@ -22,12 +22,12 @@ from conftest import ThreadedRoom, axe_findings, eventually
 from playwright.sync_api import expect
 
 from kiosk.exceptions import CommandError
-from kiosk.i18n import languages, native_name, t
+from kiosk.i18n import languages, local_date, native_name, t
 from kiosk.media.bot import PartnerBot, _http
 from kiosk.room.commands import appointment_code, email_address
 from kiosk.room.state import Partner, RoomState
 from kiosk.views import keyboard
-from kiosk.views.kiosk_screen import KioskChoices, describe, local_date
+from kiosk.views.kiosk_screen import KioskChoices, describe
 from kiosk.views.tiles import caption, tiles_for
 
 SHOTS = Path(__file__).resolve().parent.parent / ".cache" / "screens"

@@ -279,7 +279,7 @@ def test_a_talk_in_the_clients_language(live_room, new_page, axe_source, lang):
     assert live_room.command("note.add", text="Zeugnisse hochladen", visible=True).ok
     assert live_room.command("step.add", what="Bewerbung schreiben", due="2026-12-01").ok
     expect(client.locator("#notes")).to_have_text("Zeugnisse hochladen")
-    due = visit_page.local_date(lang, dt.date(2026, 12, 1))
+    due = i18n.local_date(lang, dt.date(2026, 12, 1))
     assert due == {"tr": "01.12.2026", "ar": "01\u200f/12\u200f/2026"}[lang]
     expect(client.locator("#steps")).to_have_text(
         f"Bewerbung schreiben – {text('talk.due')} {due}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from kiosk.handout.contacts import Contact, contacts
-from kiosk.i18n import direction, t, tag
+from kiosk.i18n import direction, local_date, t, tag
 from kiosk.mail import MailConfig, message
 from kiosk.room.state import RoomState, Step
 
@@ -99,7 +99,7 @@ def _step_lines(summary: Summary, step: Step) -> tuple[Line, ...]:
         who = t(lang, "who.client") if step.who == "client" else step.who
         due = ""
         if step.due:
-            due = f" · {t(lang, 'talk.due')} {dt.date.fromisoformat(step.due):%d.%m.%Y}"
+            due = f" · {t(lang, 'talk.due')} {local_date(lang, step.due)}"
         line = f"{who}{due}"
         if all(line != seen for _, seen in lines):
             lines.append((lang, line))

@@ -37,7 +37,11 @@ class PatternTrack(VideoStreamTrack):
         for i, colour in enumerate(bars):
             x0, x1 = i * width // len(bars), (i + 1) * width // len(bars)
             draw.rectangle([x0, 0, x1, int(height * 0.6)], fill=colour)
-        self._font = ImageFont.load_default(size=max(16, height // 16))
+        size = max(16, height // 16)
+        try:  # DejaVu Sans has the umlauts of "Ausländerbehörde" (the default font has not)
+            self._font = ImageFont.truetype("DejaVuSans.ttf", size)
+        except OSError:
+            self._font = ImageFont.load_default(size=size)
         draw.text((width // 20, int(height * 0.65)), label, fill=(255, 255, 255),
                   font=self._font)
         self._base = base

@@ -293,8 +293,9 @@ class RoomState(param.Parameterized):
 
     @property
     def pending_consent(self) -> Partner | None:
-        """The first partner waiting for the client's answer, if any."""
-        return next((p for p in self.partners if p.consent == "pending"), None)
+        """The first partner waiting for the client's answer, if any (not one who left)."""
+        return next((p for p in self.partners if p.consent == "pending" and p.state != "gone"),
+                    None)
 
     def to_updates(self) -> dict[str, Any]:
         """The state as bus keys and values (what a snapshot carries)."""

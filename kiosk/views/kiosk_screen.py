@@ -9,7 +9,6 @@ screen testable without a browser.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ import param
 from panel.custom import JSComponent
 
 from kiosk.handout.contacts import contacts
-from kiosk.i18n import direction, languages, native_name, t, tag
+from kiosk.i18n import direction, languages, local_date, native_name, t, tag
 from kiosk.resources import ASSETS
 from kiosk.room.state import Partner, RoomState, Step
 from kiosk.views import keyboard
@@ -58,18 +57,6 @@ def _kind(state: RoomState, choices: KioskChoices) -> str:
         return "consent"
     return {"idle": "welcome", "welcome": "waiting", "consulting": "session",
             "wrap_up": "summary", "survey": "survey"}[state.phase]
-
-
-def local_date(language: str, iso: str) -> str:
-    """An ISO date as the client's language writes it (``date.format`` in its locale file:
-    18.12.2026, 18 December 2026, 18‏/12‏/2026); anything else as it came."""
-    try:
-        day = dt.date.fromisoformat(iso)
-    except (TypeError, ValueError):
-        return iso
-    months = t(language, "date.months").split(",")
-    return t(language, "date.format", d=day.day, dd=f"{day.day:02d}", m=day.month,
-             mm=f"{day.month:02d}", yyyy=day.year, month=months[day.month - 1].strip())
 
 
 def user(text: str) -> dict[str, str]:

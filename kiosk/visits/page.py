@@ -162,18 +162,9 @@ def render(lang: str, booked: str, start: dt.datetime, *, agency: str = "", phon
     return PLACEHOLDER.sub(fill, (ASSETS / "visit.html").read_text(encoding="utf-8"))
 
 
-def local_date(lang: str, day: dt.date) -> str:
-    """A date as ``lang`` writes it (``date.format``, ``date.months``)."""
-    months = text(lang, "date.months").split(",")
-    month = months[day.month - 1].strip() if len(months) == 12 else str(day.month)
-    return text(lang, "date.format").format(
-        d=day.day, dd=f"{day.day:02d}", m=day.month, mm=f"{day.month:02d}", yyyy=day.year,
-        month=month)
-
-
 def when(lang: str, start: dt.datetime) -> str:
     """The appointment's day and time, as ``lang`` says it (``visit.when``)."""
-    return text(lang, "visit.when").format(date=local_date(lang, start.date()),
+    return text(lang, "visit.when").format(date=i18n.local_date(lang, start.date()),
                                            time=f"{start:%H:%M}")
 
 
