@@ -70,6 +70,7 @@ def test_a_tablet_pairs_with_the_code_on_the_display(live_room, new_page, axe_so
 
     # Staff unpair the tablet on /admin: its /control shows no controls any more.
     admin.locator(".admin-tablets").get_by_role("button", name="Entkoppeln").click()
+    admin.locator(".admin-tablets").get_by_role("button", name="Ja, entkoppeln").click()
     expect(admin.locator(".admin-tablets li")).to_have_text("Kein Tablet gekoppelt.")
     tablet.reload()
     expect(tablet.locator(".control-unpaired")).to_contain_text("nicht (mehr) mit dem Raum")

@@ -226,10 +226,17 @@ def test_the_counsellor_books_on_control_and_sees_mail_and_opt_out(mail_room, in
 
     page = new_page(mail_room.urls["control"])
     start = dt.datetime.now() + dt.timedelta(days=2)
-    page.get_by_label("Beginn (JJJJ-MM-TT HH:MM)").fill("morgen früh")
+    day = page.get_by_role("group", name="Tag des Termins")
+    day.get_by_label("Tag").select_option(str(start.day))  # a day without month and year
     page.get_by_role("button", name="Termin anlegen und Einladung senden").click()
-    expect(page.get_by_text("Beginn bitte als Datum und Uhrzeit")).to_be_visible()
-    page.get_by_label("Beginn (JJJJ-MM-TT HH:MM)").fill(f"{start:%Y-%m-%d} 10:30")
+    expect(page.get_by_role("alert")).to_have_text("Den Tag gibt es nicht oder er ist "
+                                                   "unvollständig: bitte Tag, Monat und Jahr "
+                                                   "wählen.")
+    day.get_by_label("Monat").select_option(str(start.month))
+    day.get_by_label("Jahr").select_option(str(start.year))
+    page.get_by_role("button", name="Termin anlegen und Einladung senden").click()
+    expect(page.get_by_role("alert")).to_have_text("Bitte die Uhrzeit wählen.")
+    page.get_by_label("Uhrzeit").select_option("10:30")
     page.get_by_label("E-Mail der Klient:in").fill("frau.k@example.org")
     page.get_by_label("Sprache der E-Mail").select_option(label="العربية")
     page.get_by_label("Hinweis für Ihre Liste (freiwillig)").fill("Frau K.")
@@ -246,5 +253,7 @@ def test_the_counsellor_books_on_control_and_sees_mail_and_opt_out(mail_room, in
     expect(listing).to_contain_text("möchte lieber persönlich")
     page.screenshot(path=str(mail_room.config.data_dir / "control-appointments.png"),
                     full_page=True)
-    listing.get_by_role("button", name="Absagen").click()
+    listing.get_by_role("button", name="Absagen").click()  # asks first
+    expect(listing.get_by_role("group", name="Diesen Termin absagen?")).to_be_visible()
+    listing.get_by_role("button", name="Ja, absagen").click()
     expect(listing).to_contain_text("abgesagt")

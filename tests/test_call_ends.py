@@ -276,3 +276,18 @@ def test_a_shared_screen_shows_on_the_display_beside_the_partner_after_consent(l
         or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"]  # no overlap
     assert live_room.command("screen.stop", partner=partner).ok
     expect(screen).to_have_count(0)
+
+
+def test_control_offers_to_stop_a_shared_screen_and_rings_name_the_counsellor():
+    from kiosk.room.state import Partner
+    from kiosk.views.directory import readable_name
+    from kiosk.views.partner_pane import partner_item
+
+    kaya = Partner(1, "Herr Kaya", "Jobcenter", consent="granted", admitted=True,
+                   state="connected")
+    row = partner_item(kaya, None, sharing=True)
+    assert "teilt den Bildschirm" in row["badge"]
+    assert {"action": "unshare", "label": "Teilen beenden"} in row["actions"]
+    assert not any(a["action"] == "unshare" for a in partner_item(kaya, None)["actions"])
+    assert readable_name("frau-roth") == "Frau Roth"
+    assert readable_name("max.mustermann") == "Max Mustermann"

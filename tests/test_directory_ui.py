@@ -128,7 +128,7 @@ def test_control_shows_the_directory_with_presence_filters_and_rings(site_room, 
         shot(page, "control-directory")
         # Every topic, language tr: Erika (busy) and Fritz (not signed in).
         page.locator(".directory-topic select").select_option(label="alle Themen")
-        page.locator(".directory-language select").select_option("tr")
+        page.locator(".directory-language select").select_option(label="Türkisch (tr)")
         expect(row(page, f"c{ERIKA_ID}")).to_contain_text("[Beschäftigt]")
         expect(row(page, f"c{FRITZ_ID}")).to_contain_text("[nicht da]")
         expect(row(page, f"c{MAX_ID}")).to_have_count(0)
@@ -294,5 +294,5 @@ def test_admin_imports_all_or_nothing_and_exports_the_directory(site_room, new_p
     page.locator(".directory-person input").fill("Ohne Adresse")
     page.locator(".directory-person input").press("Enter")
     page.get_by_role("button", name="Kontakt speichern").click()
-    expect(status).to_contain_text("Abgelehnt:")
+    expect(status).to_contain_text("Nicht gespeichert: Die Stelle fehlt")
     shot(page, "admin-directory")

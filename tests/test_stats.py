@@ -232,12 +232,12 @@ def test_the_stats_page_draws_charts_and_tables(room_config, new_page, axe_sourc
         assert csv.startswith("segment,label,sessions") and "Jobcenter" in csv
         assert axe_findings(page, axe_source) == []
         # A date range with no appointments: the figures go to nought and '–'.
-        page.get_by_label("Von (JJJJ-MM-TT)").fill("2099-01-01")
-        page.get_by_label("Von (JJJJ-MM-TT)").press("Enter")
+        page.get_by_label("Von (TT.MM.JJJJ)").fill("01.01.2099")
+        page.get_by_label("Von (TT.MM.JJJJ)").press("Enter")
         expect(overview.locator("tr", has_text="alle").first.locator("td").nth(2)
                ).to_have_text("0")
-        page.get_by_label("Bis (JJJJ-MM-TT)").fill("gestern")
-        page.get_by_label("Bis (JJJJ-MM-TT)").press("Enter")
+        page.get_by_label("Bis (TT.MM.JJJJ)").fill("gestern")
+        page.get_by_label("Bis (TT.MM.JJJJ)").press("Enter")
         expect(page.get_by_role("alert")).to_contain_text("kein Datum")
     finally:
         room.stop()

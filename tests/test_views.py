@@ -45,23 +45,35 @@ def test_kiosk_follows_the_phase(link):
     assert view._screen.screen["title"] == "Drei kurze Fragen"
 
 
-def test_display_never_shows_internal_notes_and_blanks_during_privacy(link):
+def test_display_never_shows_internal_notes_and_hides_the_video_during_privacy(link):
     view = DisplayView(link=link)
     talk(link, ("Für alle", True), ("Geheim", False))
-    assert "Für alle" in view._body.object and "Geheim" not in view._body.object
+    link.state.apply([("room/r1/partners/1", {
+        "id": 1, "name": "Herr Kaya", "agency": "Jobcenter", "consent": "granted",
+        "admitted": True, "state": "connected"})])
+    stage = view._stage
+    assert "Für alle" in stage.side and "Geheim" not in stage.side + stage.head
+    assert [tile["caption"] for tile in stage.tiles] == ["Herr Kaya · Jobcenter"]
     link.state.apply([("room/r1/privacy", True)])
-    assert "Für alle" not in view._body.object and "pausiert" in view._body.object
+    # The pause stops the video; the notes are no video and stay (internal ones never show).
+    assert stage.tiles == [] and "pausiert" in stage.head
+    assert "Für alle" in stage.side and "Geheim" not in stage.side + stage.head
 
 
 def test_control_lists_every_note_with_its_visibility(link):
     view = ControlView(link=link)
-    assert view._start.visible and not view._end.visible and not view._editor.visible
+
+    def actions() -> list[str]:
+        return [a["id"] for a in view.header.data["actions"]]
+    assert "start" in actions() and "end" not in actions() and not view.talk.editor.visible
     talk(link, ("A", True), ("B", False))
-    assert view._end.visible and view._editor.visible
-    assert [(i["text"], i["badge"]) for i in view._notes.items] == [
+    assert "end" in actions() and "start" not in actions() and view.talk.editor.visible
+    assert [(i["text"], i["badge"]) for i in view.talk.notes.items] == [
         ("A", "sichtbar"), ("B", "intern")]
-    assert [a["label"] for a in view._notes.items[1]["actions"]] == [
+    assert [a["label"] for a in view.talk.notes.items[1]["actions"]] == [
         "Für Klient:in zeigen", "Löschen"]
+    # Deleting asks first, in the row.
+    assert view.talk.notes.items[1]["actions"][1]["confirm"] == "Diese Notiz löschen?"
 
 
 def test_kiosk_survey_needs_all_three_answers(link):
@@ -83,10 +95,10 @@ def test_a_broken_view_is_detached_and_the_others_keep_updating(link):
     broken.detach()
     broken.watch_state(fail, "notes")
     talk(link, ("Weiter sichtbar", True))
-    assert "Weiter sichtbar" in good._body.object
+    assert "Weiter sichtbar" in good._stage.side
     assert broken._watchers == []  # it let go of the shared state
     link.state.apply([("room/r1/notes/2", {"id": 2, "text": "Noch eine", "visible": True})])
-    assert "Noch eine" in good._body.object
+    assert "Noch eine" in good._stage.side
 
 
 @pytest.mark.parametrize("view", [KioskView, ControlView, DisplayView])

@@ -12,14 +12,17 @@ from __future__ import annotations
 import panel as pn
 
 from kiosk.room.state import Device
-from kiosk.views.base import STYLES, RoomView, alert_text, escape, local_time, sign_out
+from kiosk.views import touch
+from kiosk.views.base import STYLES, RoomView, alert_text, escape, local_time
 from kiosk.views.directory_admin import DirectoryAdminPanel
 from kiosk.views.itemlist import ItemList
+from kiosk.views.plain import refusal
 
 KIND_LABELS = {"touch": "Touchscreen", "display": "Zweite Anzeige", "tablet": "Tablet",
                "camera": "Kamera", "agent": "Geräte-Agent"}
 
 TABLE_STYLES = """
+.scroll { overflow-x: auto; }
 table.devices { border-collapse: collapse; width: 100%; font-size: 1rem; }
 table.devices th, table.devices td { text-align: left; padding: .55rem .7rem;
                                      border-bottom: 1px solid #d5dce3; vertical-align: top; }
@@ -60,12 +63,12 @@ def devices_html(devices: dict[str, Device]) -> str:
             f"<td>{escape(KIND_LABELS.get(d.kind, d.kind))}</td><td>{state}</td>"
             f"<td>{escape(seen)}</td><td>{escape(fps)}</td><td>{escape(display)}</td>"
             f"<td>{escape(d.browser or '–')}</td><td>{escape(d.detail)}</td></tr>")
-    return ("<table class='devices'><thead><tr><th scope='col'>Gerät</th>"
+    return ("<div class='scroll'><table class='devices'><thead><tr><th scope='col'>Gerät</th>"
             "<th scope='col'>Art</th><th scope='col'>Status</th>"
             "<th scope='col'>Zuletzt gesehen</th><th scope='col'>Kamera</th>"
             "<th scope='col'>Anzeige</th><th scope='col'>Browser</th>"
             "<th scope='col'>Details</th></tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")
+            + "".join(rows) + "</tbody></table></div>")
 
 
 class AdminView(RoomView):
@@ -81,9 +84,9 @@ class AdminView(RoomView):
                                     css_classes=["admin-alerts"])
         self._devices = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=css,
                                      css_classes=["admin-devices"])
-        self._pair = pn.widgets.Button(label="Tablet koppeln", color="primary", height=56)
+        self._pair = touch.button("Tablet koppeln", "primary")
         self._pair.on_click(lambda e: self.act("pairing.start"))
-        self._cancel = pn.widgets.Button(label="Code zurückziehen", color="light", height=56)
+        self._cancel = touch.button("Code zurückziehen", "light")
         self._cancel.on_click(lambda e: self.act("pairing.cancel"))
         self._offer = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=css,
                                    css_classes=["admin-pairing"])
@@ -92,12 +95,13 @@ class AdminView(RoomView):
         self._error = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=css)
         self._directory = DirectoryAdminPanel(self)
         self._layout = pn.Column(
-            pn.Row(self._header, sign_out(), sizing_mode="stretch_width"), self._alerts,
+            pn.Row(self._header, touch.sign_out(), sizing_mode="stretch_width"), self._alerts,
             self._error,
             pn.pane.HTML("<h2>Geräte</h2>", stylesheets=css), self._devices,
             pn.pane.HTML("<h2>Tablets</h2>", stylesheets=css),
             pn.Row(self._pair, self._cancel), self._offer, self._tablets, self._directory,
-            sizing_mode="stretch_width", styles={"padding": "1.5rem 2rem"})
+            sizing_mode="stretch_width", margin=0,
+            styles={"padding": "1rem 1.5rem", "box-sizing": "border-box", **touch.BASE_FONT})
         self.watch_state(self._render_devices, "devices", "room_name", "synced")
         self.watch_state(self._render_tablets, "tablets", "pairing")
         self.param.watch(lambda e: setattr(self._error, "object", (
@@ -107,6 +111,9 @@ class AdminView(RoomView):
 
     def __panel__(self):
         return self._layout
+
+    def refused_text(self, reason: str) -> str:
+        return refusal(reason)
 
     def _render_devices(self, *events) -> None:
         s = self.state
@@ -126,7 +133,9 @@ class AdminView(RoomView):
             f"<b>{escape(self.link.base_url)}/control/pair</b> öffnen.</p>" if offer else "")
         self._tablets.items = [
             {"id": t.id, "text": f"{t.name} — gekoppelt {local_time(t.paired_at)}",
-             "actions": [{"action": "revoke", "label": "Entkoppeln"}]}
+             "actions": [{"action": "revoke", "label": "Entkoppeln", "kind": "quiet-danger",
+                          "confirm": f"„{t.name}“ entkoppeln? Das Tablet öffnet die Beratung "
+                                     "dann erst nach neuem Koppeln.", "yes": "Ja, entkoppeln"}]}
             for t in self.state.tablets]
 
     def _on_tablet(self, action: str, tablet_id) -> None:

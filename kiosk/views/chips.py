@@ -49,8 +49,8 @@ class Chips(JSComponent):
     """
 
     _stylesheets = ["""
-    .chips { display: flex; flex-wrap: wrap; gap: .5rem; }
-    .chip { min-height: 44px; padding: 0 1rem; border-radius: 999px; border: 2px solid #0b5cad;
+    div[role=group].chips { display: flex; flex-wrap: wrap; gap: .5rem; }
+    .chip { min-height: 48px; padding: 0 1rem; border-radius: 999px; border: 2px solid #0b5cad;
             background: #fff; color: #0b5cad; font-size: .95rem; font-weight: 600;
             cursor: pointer; font-family: inherit; }
     .chip.on { background: #0b5cad; color: #fff; }
@@ -58,6 +58,7 @@ class Chips(JSComponent):
     """]
 
     def __init__(self, on_toggle: Callable[[str], None] | None = None, **params) -> None:
+        params.setdefault("margin", (5, 10))
         super().__init__(**params)
         self._on_toggle = on_toggle
 

@@ -18,8 +18,10 @@ import param
 
 from kiosk.exceptions import BusError
 from kiosk.room.agencies import AGENCY_TYPES
+from kiosk.views import touch
 from kiosk.views.base import STYLES, escape
 from kiosk.views.itemlist import ItemList
+from kiosk.views.plain import plain
 
 FIELDS = ("agency", "agency_type", "name", "role", "languages", "topics", "email", "phone",
           "hours")
@@ -73,43 +75,38 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
 
     def _editor(self, css: list[str]) -> list[Any]:
         def field(name: str, label: str, **kw: Any) -> pn.widgets.TextInput:
-            return pn.widgets.TextInput.from_param(self.param[name], name=label,
-                                                   description=None,
-                                                   css_classes=[f"directory-{name}"], **kw)
+            kw.setdefault("width", 240)
+            return touch.text(self.param[name], label, css_classes=[f"directory-{name}"], **kw)
         self._form_title = pn.pane.HTML("<h3>Neuer Kontakt</h3>", stylesheets=css)
-        save = pn.widgets.Button(label="Kontakt speichern", color="primary", height=48)
+        save = touch.button("Kontakt speichern", "primary")
         save.on_click(lambda e: self._save())
-        new = pn.widgets.Button(label="Neuer Kontakt", color="light", height=48)
+        new = touch.button("Neuer Kontakt", "light")
         new.on_click(lambda e: self._clear())
-        self._set_password = pn.widgets.Button(label="Passwort setzen", color="primary",
-                                               height=48, disabled=True)
+        self._set_password = touch.button("Passwort setzen", "primary", disabled=True)
         self._set_password.on_click(lambda e: self._password())
-        self._upload = pn.widgets.FileInput(accept=".csv,text/csv", multiple=False,
-                                            label="CSV-Datei importieren")
+        self._upload = touch.styled(pn.widgets.FileInput, accept=".csv,text/csv",
+                                    multiple=False, label="CSV-Datei importieren")
         self._upload.param.watch(self._import, "value")
-        self._download = pn.widgets.FileDownload(callback=self._export, filename="partner.csv",
-                                                 label="Verzeichnis als CSV herunterladen",
-                                                 height=48, embed=False)
+        self._download = touch.styled(pn.widgets.FileDownload, callback=self._export,
+                                      filename="partner.csv", embed=False,
+                                      label="Verzeichnis als CSV herunterladen")
         return [
             self._status, self._list, self._form_title,
-            pn.Row(field("person", "Name"), field("role", "Funktion"), field("agency", "Stelle"),
-                   pn.widgets.Select.from_param(
-                       self.param.agency_type, name="Art der Stelle", description=None,
-                       options={"– bitte wählen –": "", **{t: t for t in AGENCY_TYPES}}),
-                   sizing_mode="stretch_width"),
-            pn.Row(field("email", "E-Mail"), field("phone", "Telefon"),
-                   field("languages", "Sprachen (z. B. de;en)"),
-                   field("hours", "Erreichbar"), sizing_mode="stretch_width"),
-            pn.Row(field("topics", "Themen (mit ; getrennt)", sizing_mode="stretch_width"),
-                   save, new, sizing_mode="stretch_width"),
-            pn.Row(pn.widgets.PasswordInput.from_param(self.param.password,
-                                                       name="Passwort für die Partnerkonsole",
-                                                       description=None,
-                                                       css_classes=["directory-password"]),
-                   self._set_password),
+            touch.wrap(field("person", "Name"), field("role", "Funktion"),
+                       field("agency", "Stelle"),
+                       touch.select(self.param.agency_type, "Art der Stelle", width=240,
+                                    options={"– bitte wählen –": "",
+                                             **{t: t for t in AGENCY_TYPES}})),
+            touch.wrap(field("email", "E-Mail"), field("phone", "Telefon"),
+                       field("languages", "Sprachen (z. B. de;en)"),
+                       field("hours", "Erreichbar")),
+            touch.wrap(touch.grow(field("topics", "Themen (mit ; getrennt)")), save, new),
+            touch.wrap(touch.password(self.param.password, "Passwort für die Partnerkonsole",
+                                      css_classes=["directory-password"], width=300),
+                       self._set_password),
             pn.pane.HTML("<h3>CSV-Datei</h3><p>Spalten: " + ", ".join(FIELDS) + ". Eine "
                          "Datei wird ganz oder gar nicht übernommen.</p>", stylesheets=css),
-            pn.Row(self._upload, self._download)]
+            touch.wrap(self._upload, self._download)]
 
     # -- showing ---------------------------------------------------------------------
     def _render(self, *events: Any) -> None:
@@ -118,7 +115,10 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
         for c in sorted(s.contacts.values(), key=lambda c: c.id):
             agency = s.agencies.get(c.agency)
             actions = ([{"action": "edit", "label": "Bearbeiten"},
-                        {"action": "remove", "label": "Entfernen"}] if self.site.admin else [])
+                        {"action": "remove", "label": "Entfernen", "kind": "quiet-danger",
+                         "confirm": f"{c.name} aus dem Verzeichnis entfernen? Ein Konto für "
+                                    "die Partnerkonsole geht mit.", "yes": "Ja, entfernen"}]
+                       if self.site.admin else [])
             items.append({"id": c.id, "badge": "Konto" if c.account else "kein Konto",
                           "text": f"{c.name} – {agency.name if agency else '?'} · Sprachen "
                                   f"{'/'.join(c.languages)} · Themen "
@@ -134,7 +134,8 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
                                f"{'alert' if error else 'status'}'>{lines}</p>")
 
     # -- acting ----------------------------------------------------------------------
-    def _send(self, command: str, done: Any = None, /, **args: Any) -> None:
+    def _send(self, command: str, done: Any = None, /, *, failed: str = "Nicht übernommen",
+              **args: Any) -> None:
         async def run() -> None:
             try:
                 reply = await self.site.manage(command, **args)
@@ -142,7 +143,7 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
                 self._say("Das Partnernetz antwortet nicht. Bitte erneut versuchen.", error=True)
                 return
             if not reply.ok:
-                self._say(f"Abgelehnt: {reply.error}", error=True)
+                self._say(f"{failed}: {plain(reply.error) or reply.error}", error=True)
             elif done is not None:
                 done(reply)
         self.view.act_async(run())
@@ -178,7 +179,7 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
         def saved(reply: Any) -> None:
             self._say(f"{args['name']} gespeichert.")
             self._clear()
-        self._send("contact.save", saved, **args)
+        self._send("contact.save", saved, failed="Nicht gespeichert", **args)
 
     def _password(self) -> None:
         if self.edit_id is None:

@@ -16,11 +16,12 @@ from collections.abc import Callable
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, FactorRange
+from bokeh.models import ColumnDataSource, FactorRange, Label
 from bokeh.plotting import figure
 
 from kiosk.evaluation import stats as st
 from kiosk.room.agencies import MODE_LABELS, MODES
+from kiosk.views import touch
 from kiosk.views.base import STYLES, escape
 
 MODE_COLOURS = {"room": "#8a949e", "room_partners": "#0b5cad", "remote": "#1e6b34"}
@@ -33,6 +34,17 @@ PARTNER_COLUMNS = {"agency_type": "Stelle", "partners": "Partner", "per_session"
                    "ring_to_join_median_s": "Anruf bis Beitritt, Median (s)",
                    "ring_to_join_mean_s": "Mittel (s)", "ring_to_join_p90_s": "90 % (s)"}
 SHARES = ("share_with_partner", "share_settled", "response_rate")
+WEEKS_HEIGHT, SCORES_HEIGHT = 300, 300
+
+
+def parse_day(text: str) -> dt.date | None:
+    """``31.01.2026`` (or ``2026-01-31``) as a date; "" as None; else ValueError."""
+    if not text:
+        return None
+    try:
+        return dt.datetime.strptime(text, "%d.%m.%Y").date()
+    except ValueError:
+        return dt.date.fromisoformat(text)
 
 
 def overview_html(table: pd.DataFrame, columns: dict[str, str]) -> str:
@@ -82,32 +94,35 @@ class StatsView(pn.viewable.Viewer):
             f"<p class='lead'>Anonym: keine Zahl aus weniger als {st.MIN_N} Antworten, "
             "Terminen oder Partneranrufen (dann „–“).</p>", stylesheets=css,
             sizing_mode="stretch_width")
-        self._refresh = pn.widgets.Button(label="Neu laden", color="default", height=48)
+        self._refresh = touch.button("Neu laden")
         self._refresh.on_click(self._reload)
-        self._csv = pn.widgets.FileDownload(callback=self._as_csv, filename="auswertung.csv",
-                                            label="CSV herunterladen", height=48)
-        self._xlsx = pn.widgets.FileDownload(callback=self._as_excel,
-                                             filename="auswertung.xlsx",
-                                             label="Excel herunterladen", height=48)
+        self._csv = touch.styled(pn.widgets.FileDownload, callback=self._as_csv,
+                                 filename="auswertung.csv", label="CSV herunterladen")
+        self._xlsx = touch.styled(pn.widgets.FileDownload, callback=self._as_excel,
+                                  filename="auswertung.xlsx", label="Excel herunterladen")
         self._error = pn.pane.HTML(stylesheets=css, sizing_mode="stretch_width")
         self._overview = pn.pane.HTML(stylesheets=css, sizing_mode="stretch_width",
                                       css_classes=["stats-overview"])
         self._partners = pn.pane.HTML(stylesheets=css, sizing_mode="stretch_width",
                                       css_classes=["stats-partners"])
-        self._weeks = pn.pane.Bokeh(sizing_mode="stretch_width")
-        self._scores = pn.pane.Bokeh(sizing_mode="stretch_width")
+        # The charts keep their height, however few the figures (an empty one says so).
+        self._weeks = pn.pane.Bokeh(sizing_mode="stretch_width", height=WEEKS_HEIGHT,
+                                    css_classes=["stats-weeks"])
+        self._scores = pn.pane.Bokeh(sizing_mode="stretch_width", height=SCORES_HEIGHT,
+                                     css_classes=["stats-scores"])
         self._layout = pn.Column(
             self._header,
-            pn.Row(self._day_input("since", "Von (JJJJ-MM-TT)"),
-                   self._day_input("until", "Bis (JJJJ-MM-TT)"),
-                   self._refresh, self._csv, self._xlsx),
+            touch.wrap(self._day_input("since", "Von (TT.MM.JJJJ)"),
+                       self._day_input("until", "Bis (TT.MM.JJJJ)"),
+                       self._refresh, self._csv, self._xlsx),
             self._error,
             pn.pane.HTML("<h2>Termine je Woche</h2>", stylesheets=css), self._weeks,
             pn.pane.HTML("<h2>Zufriedenheit, Bedienung und Weiterempfehlung</h2>",
                          stylesheets=css), self._scores,
             pn.pane.HTML("<h2>Übersicht</h2>", stylesheets=css), self._overview,
             pn.pane.HTML("<h2>Partner nach Stelle</h2>", stylesheets=css), self._partners,
-            sizing_mode="stretch_width", styles={"padding": "1.5rem 2rem"})
+            sizing_mode="stretch_width", margin=0,
+            styles={"padding": "1rem 1.5rem", "box-sizing": "border-box", **touch.BASE_FONT})
         self.param.watch(self._render, ["since", "until"])
         self._render()
 
@@ -115,16 +130,18 @@ class StatsView(pn.viewable.Viewer):
         return self._layout
 
     def _day_input(self, name: str, label: str) -> pn.widgets.TextInput:
-        """A plain date field (accessible, typed or pasted); a bad date says why."""
-        field = pn.widgets.TextInput(label=label, placeholder="2026-01-31", width=180)
+        """A plain date field (typed or pasted, German or ISO); a bad date says why."""
+        field = touch.styled(pn.widgets.TextInput, label=label, placeholder="z. B. 31.01.2026",
+                             width=200)
 
         def parse(event) -> None:
             text = event.new.strip()
             try:
-                day = dt.date.fromisoformat(text) if text else None
+                day = parse_day(text)
             except ValueError:
                 self._error.object = (f"<p class='error' role='alert'>„{escape(text)}“ ist "
-                                      "kein Datum: bitte als JJJJ-MM-TT eingeben.</p>")
+                                      "kein Datum: bitte als TT.MM.JJJJ eingeben, z. B. "
+                                      "31.01.2026.</p>")
                 return
             setattr(self, name, day)
         field.param.watch(parse, "value")
@@ -161,13 +178,16 @@ def weeks_chart(per_week: pd.DataFrame):
     weeks = [d.strftime("%d.%m.%y") for d in pd.to_datetime(per_week["week"])]
     data = {"week": weeks, **{m: per_week[m].tolist() if m in per_week else [0] * len(weeks)
                               for m in MODES}}
-    fig = figure(x_range=FactorRange(*weeks) if weeks else FactorRange("–"), height=280,
+    fig = figure(x_range=FactorRange(*weeks) if weeks else FactorRange("–"),
+                 height=WEEKS_HEIGHT,
                  sizing_mode="stretch_width", toolbar_location=None,
                  title="Termine je Woche (Wochenbeginn)")
     fig.vbar_stack(list(MODES), x="week", width=0.8, source=ColumnDataSource(data),
                    color=[MODE_COLOURS[m] for m in MODES],
                    legend_label=[MODE_LABELS[m] for m in MODES])
     fig.y_range.start = 0
+    if not weeks:
+        fig.add_layout(empty_note("Keine Termine in diesem Zeitraum"))
     fig.xaxis.major_label_orientation = 0.8
     fig.legend.orientation = "horizontal"
     fig.add_layout(fig.legend[0], "above")
@@ -175,10 +195,13 @@ def weeks_chart(per_week: pd.DataFrame):
 
 
 def scores_chart(overview: pd.DataFrame):
-    """Satisfaction, ease (1–5) and NPS (−100…100) by segment; hidden ones left out."""
+    """Satisfaction, ease (1–5) and NPS (−100…100) by segment; hidden ones left out.
+
+    The chart keeps its height: with no figure to show (fewer than five answers),
+    it says so instead of shrinking."""
     shown = overview.dropna(subset=["satisfaction_mean"])
     labels = shown["label"].tolist() or ["–"]
-    fig = figure(y_range=FactorRange(*reversed(labels)), height=60 + 28 * len(labels),
+    fig = figure(y_range=FactorRange(*reversed(labels)), height=SCORES_HEIGHT,
                  sizing_mode="stretch_width", toolbar_location=None, x_range=(0, 5),
                  title="Mittelwerte (1 = gar nicht, 5 = sehr); NPS in der Tabelle")
     source = ColumnDataSource({"label": shown["label"].tolist(),
@@ -190,7 +213,16 @@ def scores_chart(overview: pd.DataFrame):
                 color="#8a4b00", legend_label="Bedienung")
     fig.legend.orientation = "horizontal"
     fig.add_layout(fig.legend[0], "above")
+    if shown.empty:
+        fig.add_layout(empty_note(f"Noch zu wenige Antworten (mindestens {st.MIN_N} je "
+                                  "Gruppe)"))
     return fig
+
+
+def empty_note(text: str) -> Label:
+    """What an empty chart says (the chart keeps its size)."""
+    return Label(x=0.5, y=0.5, x_units="screen", y_units="screen", text=text,
+                 text_font_size="16px", text_color="#4a525a", x_offset=20, y_offset=60)
 
 
 def stats_page(facts: Callable[[], st.Facts]) -> Callable[[], StatsView]:
