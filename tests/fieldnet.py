@@ -647,6 +647,7 @@ def nginx_site_config(*, server_name: str, listen: str, upstream: str, cert_file
     ``"127.0.0.1:5006"``. The proxy is the trust anchor: ``X-Forwarded-For`` and
     ``X-Real-IP`` are set to the peer's address, never appended to what the client sent,
     and a client's own ``Forwarded`` header is removed (nginx would pass it on)."""
+    room = LOCATION.replace("{upstream}", upstream)
     console = ""
     if console_upstream:  # the site's partner console, by path on the same name
         console = (LOCATION.replace("location / {", "location ~ ^/(partner(/|$)|assets/"
@@ -671,22 +672,7 @@ server {{
     client_max_body_size    {max_body};
     client_body_buffer_size 256k;
 
-    location / {{
-        proxy_pass http://{upstream};
-        proxy_http_version 1.1;
-        proxy_set_header Host              $host;
-        proxy_set_header X-Forwarded-For   $remote_addr;
-        proxy_set_header X-Real-IP         $remote_addr;
-        proxy_set_header X-Forwarded-Proto https;
-        proxy_set_header X-Forwarded-Host  $host;
-        proxy_set_header Forwarded         "";
-        proxy_set_header Upgrade           $http_upgrade;
-        proxy_set_header Connection        $kiosk_connection_upgrade;
-        proxy_buffering off;
-        proxy_read_timeout 3600s;
-        proxy_send_timeout 3600s;
-    }}
-{console}}}
+{room}{console}}}
 """
 
 

@@ -277,7 +277,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
     if shutil.which("turnserver") is None or shutil.which("openssl") is None:
-        pytest.skip("coturn (turnserver) and openssl are needed: apt-get install coturn")
+        pytest.fail("coturn (turnserver) and openssl are needed: run the README's test "
+                    "command, which installs them")
     tmp = tmp_path_factory.mktemp("coturn")
     cert, key = tmp / "cert.pem", tmp / "key.pem"
     subprocess.run(

@@ -331,15 +331,7 @@ class MediaEngine:
         # client offering neither is decoded and re-encoded instead.
         call.codec = relay.relay_codec(offer)
 
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            call.incoming[track.kind] = track
-            if track.kind == "video" and call.codec:  # on as encoded frames
-                receiver = next(t.receiver for t in pc.getTransceivers()
-                                if t.receiver.track is track)
-                relay.passthrough(receiver, track)
-                call.video_receiver = receiver
-            call.tasks.append(asyncio.ensure_future(self._count(call, track)))
+        pc.on("track", lambda track: self._take(call, track))
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -391,6 +383,17 @@ class MediaEngine:
         call.sent.clear()
         with contextlib.suppress(TimeoutError):  # a peer that vanished must not hold us up
             await asyncio.wait_for(call.pc.close(), 5)
+
+    def _take(self, call: Call, track: MediaStreamTrack) -> None:
+        """An incoming track of a partner's call or shared screen: video in the call's
+        codec goes on as encoded frames (no decode, no re-encode); every track is counted."""
+        call.incoming[track.kind] = track
+        if track.kind == "video" and call.codec:
+            receiver = next(t.receiver for t in call.pc.getTransceivers()
+                            if t.receiver.track is track)
+            relay.passthrough(receiver, track)
+            call.video_receiver = receiver
+        call.tasks.append(asyncio.ensure_future(self._count(call, track)))
 
     async def _count(self, call: Call, track: MediaStreamTrack) -> None:
         """Take the partner's frames as they come (counted), so nothing piles up."""
@@ -489,16 +492,7 @@ class MediaEngine:
         call = Call(pc, owner.partner, "screen", owner.gate, owner=resource,
                     codec=relay.relay_codec(offer))
 
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            if track.kind != "video":
-                return
-            call.incoming["video"] = track
-            receiver = next(t.receiver for t in pc.getTransceivers()
-                            if t.receiver.track is track)
-            relay.passthrough(receiver, track)
-            call.video_receiver = receiver
-            call.tasks.append(asyncio.ensure_future(self._count(call, track)))
+        pc.on("track", lambda track: track.kind == "video" and self._take(call, track))
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
