@@ -17,6 +17,7 @@ from kiosk.room.store import Store
 from kiosk.site.controller import SiteController
 from kiosk.site.directory import CSV_FIELDS, DEMO_DIRECTORY, SITE_MIGRATIONS, Directory
 from kiosk.site.service import Site, site_keyring
+from kiosk.views.plain import rows_plain
 
 HEADER = ",".join(CSV_FIELDS)
 GOOD = [
@@ -70,11 +71,15 @@ def test_a_bad_row_names_row_and_field_and_nothing_of_the_file_is_imported(direc
         directory.import_csv(csv_of(GOOD[0], GOOD[1], row))
     assert err.value.message.startswith("row 4: ") and f"'{field}'" in err.value.message
     assert directory.export_csv() == before
+    german = rows_plain(err.value.message)  # what /admin shows
+    assert german.startswith("Zeile 4: ") and "must" not in german and "'" not in german
 
 
 def test_a_file_without_the_columns_is_refused(directory):
-    with pytest.raises(CommandError, match="row 1: .*languages"):
+    with pytest.raises(CommandError, match="row 1: .*languages") as err:
         directory.import_csv("agency,agency_type,name,email\nA,Jobcenter,B,b@x.example.org\n")
+    assert rows_plain(err.value.message).startswith("Zeile 1: In der Kopfzeile fehlen die "
+                                                   "Spalten role, languages")
     assert directory.contacts() == []
 
 

@@ -14,6 +14,7 @@ from kiosk.app.room import free_port
 from kiosk.handout.contacts import Contact, add_directory, remove_directory
 from kiosk.handout.pdf import pdf
 from kiosk.handout.summary import Summary, content, page_html
+from kiosk.i18n import t
 from kiosk.room.agencies import TOPICS
 from kiosk.room.messages import Command
 
@@ -329,9 +330,14 @@ def test_the_print_page_and_the_pdf_for_the_room_and_staff_only(live_room, new_p
     expect(page.locator("h1")).to_contain_text("Zusammenfassung Ihres Beratungsgesprächs")
     expect(page.locator("section.steps li")).to_have_count(2)
     assert "Schulden" not in page.content()
+    expect(page.locator(".tools button").first).to_have_text(t("ar", "summary.print"))
     page.emulate_media(media="print")
     expect(page.locator(".tools")).to_be_hidden()
     page.screenshot(path=str(tmp_path / "summary-print.png"), full_page=True)
+    tablet = new_page(f"{base}/summary?ui=de")  # the counsellor's link from /control
+    expect(tablet.locator(".tools button").first).to_have_text("Drucken")
+    expect(tablet.locator(".tools")).to_have_attribute("lang", "de")
+    expect(tablet.locator("section.steps li")).to_have_count(2)
 
 
 def test_the_summary_is_refused_to_other_hosts_without_a_staff_sign_in(data_dir):

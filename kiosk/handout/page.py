@@ -12,6 +12,7 @@ import tornado.web
 from kiosk.access.proxies import from_room_pc
 from kiosk.access.web import paired_device, refuse, signed_in
 from kiosk.handout.summary import Summary, filename, page_html
+from kiosk.i18n import languages
 from kiosk.room.link import RoomLink
 
 #: Phases in which a summary exists (afterwards the room erases the talk's notes).
@@ -53,7 +54,9 @@ class SummaryHandler(tornado.web.RequestHandler):
             self.finish(pdf(summary))
             return
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(page_html(summary, autoprint=self.get_query_argument("print", "") == "1"))
+        ui = self.get_query_argument("ui", "")
+        self.finish(page_html(summary, autoprint=self.get_query_argument("print", "") == "1",
+                              tools_language=ui if ui in languages() else None))
 
 
 def routes(link: RoomLink) -> list[tuple]:

@@ -191,8 +191,13 @@ def _title(lines: tuple[Line, ...] | list[Line]) -> str:
     return html.escape(first[1]) + "".join(_span(line, "other") for line in rest)
 
 
-def page_html(summary: Summary, *, tools: bool = True, autoprint: bool = False) -> str:
-    """The handout as a standalone, print-ready HTML page (every text escaped)."""
+def page_html(summary: Summary, *, tools: bool = True, autoprint: bool = False,
+              tools_language: str | None = None) -> str:
+    """The handout as a standalone, print-ready HTML page (every text escaped).
+
+    The print and close buttons speak ``tools_language`` (the counsellor's tablet asks
+    for German), otherwise the client's language.
+    """
     e = html.escape
     body = []
     for section in content(summary):
@@ -202,7 +207,7 @@ def page_html(summary: Summary, *, tools: bool = True, autoprint: bool = False) 
             for item in section.items)
         body.append(f"<section class='{section.key}'><h2>{_title(section.title)}</h2>"
                     f"<ul>{items}</ul></section>")
-    lang = summary.language
+    lang = tools_language or summary.language
     buttons = ""
     if tools:
         buttons = (

@@ -281,7 +281,7 @@ class PartnerCommands(Feature):
             self._joined(partner)
         changes = self._changed(partner, state=args["state"])
         if args["state"] == "gone":
-            changes += self._screen_gone(partner.id)
+            changes += self._media_gone(partner.id)
         if args["state"] == "gone" and partner.is_client:
             changes += self.controller.partner_gone(partner)
         return changes
@@ -325,9 +325,18 @@ class PartnerCommands(Feature):
         return [(self._key("screens", partner_id), None)] if partner_id in self.state.screens \
             else []
 
+    def _media_gone(self, partner_id: int) -> Changes:
+        """A partner's media ended: their shared screen and quality figures go with it."""
+        changes = self._screen_gone(partner_id)
+        if partner_id in self.state.quality:
+            changes.append((self._key("quality", partner_id), None))
+        return changes
+
     def _partner_quality(self, args: dict[str, Any]) -> Changes:
         """Measured connection quality: shown on /control, not persisted."""
         partner = self._find(self.state.partners, args["partner"], "partner")
+        if partner.state == "gone":  # a last report after the call ended: stale already
+            return []
         measured = {k: args[k] for k in ("rtt_ms", "loss_pct", "kbps", "fps")}
         return [(self._key("quality", partner.id), measured)]
 
@@ -350,7 +359,4 @@ class PartnerCommands(Feature):
         changes: Changes = [(self._key("partners", partner.id), None)]
         if partner.is_client:
             changes += self.controller.partner_gone(partner)
-        if partner.id in self.state.quality:
-            changes.append((self._key("quality", partner.id), None))
-        changes += self._screen_gone(partner.id)
-        return changes
+        return changes + self._media_gone(partner.id)

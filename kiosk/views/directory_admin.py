@@ -21,7 +21,7 @@ from kiosk.room.agencies import AGENCY_TYPES
 from kiosk.views import touch
 from kiosk.views.base import STYLES, escape
 from kiosk.views.itemlist import ItemList
-from kiosk.views.plain import plain
+from kiosk.views.plain import plain, rows_plain
 
 FIELDS = ("agency", "agency_type", "name", "role", "languages", "topics", "email", "phone",
           "hours")
@@ -210,7 +210,8 @@ class DirectoryAdminPanel(pn.viewable.Viewer):
                 self._say(f"Importiert: {d['rows']} Zeilen ({d['added']} neu, "
                           f"{d['updated']} aktualisiert).")
             else:
-                self._say("Nichts wurde übernommen: die Datei hat Fehler.\n" + reply.error,
+                self._say("Nichts wurde übernommen: die Datei hat Fehler.\n"
+                          + rows_plain(reply.error),
                           error=True)
         self.view.act_async(run())
 

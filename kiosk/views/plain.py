@@ -115,6 +115,23 @@ PATTERNS: list[tuple[re.Pattern, object]] = [(re.compile(p), g) for p, g in [
     (r"^the summary is being sent already", "Die Zusammenfassung wird schon gesendet."),
     (r"^the pairing code", "Der Kopplungscode gilt nicht mehr. Bitte einen neuen anfordern."),
     (r"^command body too large|too large", "Das ist zu viel Text auf einmal."),
+    # The directory's CSV import, one refusal per row.
+    (r"^'(?P<field>\w+)' is missing", lambda m: FIELDS.get(m["field"], ("Eine Angabe", ""))[0]
+     + " fehlt."),
+    (r"^'(?P<field>\w+)' must be language codes", lambda m: FIELDS["languages"][1]),
+    (r"^'(?P<field>\w+)' has unknown topics (?P<which>\[.*?\]) \(known: (?P<known>.*)\)$",
+     lambda m: f"Unbekannte Themen: {m['which'][1:-1].replace(chr(39), '')}. Bekannt sind: "
+               f"{m['known']}."),
+    (r"^'(?P<field>\w+)' must be a phone number", "Die Telefonnummer stimmt nicht (so sieht "
+                                                   "eine aus: 0123 456789)."),
+    (r"^'email' (?P<address>\S+) is already in row (?P<row>\d+)",
+     lambda m: f"Die E-Mail-Adresse {m['address']} steht schon in Zeile {m['row']}."),
+    (r"^'agency_type' of (?P<agency>.+) differs from an earlier row",
+     lambda m: f"Die Art der Stelle von {m['agency']} weicht von einer früheren Zeile ab."),
+    (r"^more fields than the header names", "Mehr Spalten als in der Kopfzeile."),
+    (r"^the header lacks the column\(s\) (?P<missing>.+) \(needs (?P<needs>.+)\)$",
+     lambda m: f"In der Kopfzeile fehlen die Spalten {m['missing']} (nötig sind: "
+               f"{m['needs']})."),
 ]]
 
 
@@ -136,6 +153,21 @@ def refusal(message: str) -> str:
         return message  # German already (the visit and token errors are)
     log.info("refusal without a plain German text: %s", message)
     return RETRY
+
+
+def rows_plain(message: str) -> str:
+    """The directory's row-by-row CSV refusal (``row 3: …`` a line) in plain German;
+    a row without a known text keeps its original words."""
+    lines = []
+    for line in message.splitlines():
+        m = re.match(r"row (?P<row>\d+): (?P<what>.*)", line)
+        if m:
+            lines.append(f"Zeile {m['row']}: {plain(m['what']) or m['what']}")
+        elif (more := re.match(r"… and (\d+) more", line)):
+            lines.append(f"… und {more[1]} weitere")
+        else:
+            lines.append(plain(line) or line)
+    return "\n".join(lines)
 
 
 def german_date(iso: str) -> str:
