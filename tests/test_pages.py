@@ -9,6 +9,7 @@ import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import ThreadedRoom
 from playwright.sync_api import expect
 
 PAGES = ["kiosk", "control", "display", "admin"]
@@ -37,6 +38,29 @@ def test_healthz_reports_room_phase_sequence_and_uptime(live_room):
     assert health["phase"] == "idle" and health["bus_seq"] >= 4 and health["uptime_s"] >= 0
     assert live_room.command("session.start").ok
     assert json.loads(get(live_room.urls["healthz"])[2])["phase"] == "consulting"
+
+
+def test_healthz_says_ok_only_once_room_json_is_written(room_config, monkeypatch):
+    """Health means ready: whatever waits for /healthz finds what `kiosk ctl` reads."""
+    from kiosk.app.room import Room
+
+    seen: list[tuple[str, bool]] = []
+    write = Room._write_runtime
+
+    def write_and_look(self) -> None:
+        seen.append((self._health()["status"], self.config.runtime_path.exists()))
+        write(self)
+        seen.append((self._health()["status"], self.config.runtime_path.exists()))
+
+    monkeypatch.setattr(Room, "_write_runtime", write_and_look)
+    room = ThreadedRoom(room_config).start()
+    try:
+        assert seen == [("starting", False), ("starting", True)]
+        status, _, body = get(room.urls["healthz"])
+        assert status == 200 and json.loads(body)["status"] == "ok"
+    finally:
+        room.stop()
+    assert not room_config.runtime_path.exists()
 
 
 @pytest.mark.parametrize("page", PAGES)

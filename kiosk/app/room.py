@@ -63,6 +63,9 @@ class Room:
         #: In a demo room: the password of its staff accounts (made anew each start).
         self.demo_password = ""
         self.keyring = Keyring(config.keys_dir)
+        #: True once every part runs and ``room.json`` is written: /healthz says ok
+        #: only then, so that whatever waits for health finds what ``kiosk ctl`` needs.
+        self.ready = False
 
     @property
     def endpoints(self) -> tuple[str, str]:
@@ -113,10 +116,7 @@ class Room:
             self._purging = asyncio.create_task(self._purges(), name="retention-purge")
         if "web" in cfg.run:
             from kiosk.access.web import cookie_secret
-            from kiosk.app.server import (  # Panel only where pages are served
-                build_server,
-                health_of,
-            )
+            from kiosk.app.server import build_server  # Panel only where pages are served
 
             # In one process the pages reach the controller over inproc; other
             # processes (kiosk ctl, split deployments) use the configured endpoints.
@@ -150,9 +150,7 @@ class Room:
             self.server = build_server(
                 self.link, address=cfg.http_address, port=self.port,
                 origins=sorted(set(origins) | set(cfg.allowed_origins)),
-                health=lambda: {**health_of(self.link, self.started),
-                                "media": {"peers": self.engine.peer_count,
-                                          "partners": self.engine.counters()}},
+                health=self._health,
                 extra_routes=[*routes(self.engine), *visit_routes(self.link, cfg.phone, limit,
                                                            self.engine.page_ice_servers),
                               *visit_api_routes(self.engine, limit)],
@@ -167,6 +165,7 @@ class Room:
             if cfg.site_router:
                 await self._connect_site()
         self._write_runtime()
+        self.ready = True
         # Everything built so far lives as long as the room: keep it out of the
         # collector's way, so that collections during a talk stay short.
         gc.freeze()
@@ -357,6 +356,16 @@ class Room:
                 log.exception("retention purge failed")
             await asyncio.sleep(self.purge_every)
 
+    def _health(self) -> dict[str, Any]:
+        """/healthz: ``starting`` until the room is ready, then the link's view."""
+        from kiosk.app.server import health_of
+
+        body = health_of(self.link, self.started)
+        if not self.ready:
+            body["status"] = "starting"
+        body["media"] = {"peers": self.engine.peer_count, "partners": self.engine.counters()}
+        return body
+
     def _write_runtime(self) -> None:
         router, pub = self.endpoints
         info = {"room_id": self.config.room_id,
@@ -366,6 +375,7 @@ class Room:
         write_runtime(self.config.runtime_path, info)
 
     async def stop(self) -> None:
+        self.ready = False
         if self.server is not None:
             self.server.unlisten()
             self.server.stop()
