@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kiosk.config import RoomConfig
@@ -113,15 +114,26 @@ def test_check_passes_on_a_ready_room(tmp_path):
     room = ThreadedRoom(RoomConfig(data_dir=data, http_port=0, bus_router="tcp://127.0.0.1:0",
                                    bus_pub="tcp://127.0.0.1:0")).start()
     try:
-        out = check(data, root)
+        real = check(data, root)
+        out = check(data, root, "--demo")
     finally:
         room.stop()
     lines = out.stdout.splitlines()
     assert out.returncode == 0, out.stdout + out.stderr
     for item in ("camera", "microphone", "displays", "bus", "clock", "disk"):
         assert any(line.startswith(f"PASS  {item}") for line in lines), item
-    assert "synthetic test pattern: " in out.stdout and "frames/s, 640×480" in out.stdout
+    assert "synthetic test pattern (demo room, no camera configured): " in out.stdout
+    assert "frames/s, 640×480" in out.stdout
+    assert "synthetic tone (demo room, no microphone configured): level -29 dBFS" in out.stdout
     assert "HDMI-A-1 1920x1080" in out.stdout
+    # The same room as a real one: the test pattern and the tone are no camera and microphone.
+    assert real.returncode == 1, real.stdout + real.stderr
+    failed = [line.split()[1] for line in real.stdout.splitlines() if line.startswith("FAIL")]
+    assert failed == ["camera", "microphone"]
+    assert "synthetic test pattern: no camera configured" in real.stdout
+    assert 'set [media] camera in room.toml, e.g. camera = "/dev/kiosk-camera"' in real.stdout
+    assert "synthetic tone: no microphone configured" in real.stdout
+    assert 'set [media] microphone in room.toml, e.g. microphone = "hw:1,0"' in real.stdout
 
 
 def test_a_failing_camera_and_a_stopped_room_fail_the_check_with_hints(tmp_path):
@@ -135,6 +147,57 @@ def test_a_failing_camera_and_a_stopped_room_fail_the_check_with_hints(tmp_path)
     assert "FAIL  camera" in out.stdout and "Is the camera plugged in?" in out.stdout
     assert "FAIL  bus" in out.stdout and "Start it" in out.stdout
     assert "PASS  displays" in out.stdout
+
+
+async def test_a_camera_is_judged_by_its_frame_rate():
+    from aiortc.contrib.media import MediaPlayer
+
+    from kiosk.devices.checks import judge_camera
+
+    for rate, ok in ((30, True), (4, False)):
+        player = MediaPlayer(f"testsrc=size=640x480:rate={rate}", format="lavfi")
+        try:
+            result = await judge_camera("testsrc", player.video, 1.0)
+        finally:
+            player.video.stop()
+        assert result.ok is ok, result
+        if ok:
+            assert result.detail.endswith("frames/s, 640×480")
+        else:
+            assert "too few frames" in result.hint
+
+
+def alsa_microphones(folder: Path) -> Path:
+    """An ALSA configuration with three capture devices that play a file: digital silence,
+    a tone at -70 dBFS, and one at -23 dBFS (as a voice near the microphone)."""
+    t = np.arange(48_000 * 10) / 48_000
+    devices = {"kiosk_silent": "/dev/zero"}
+    for name, amplitude in (("kiosk_quiet", 0.0004), ("kiosk_voice", 0.1)):
+        wave = (amplitude * 32767 * np.sin(2 * np.pi * 440 * t)).astype("<i2")
+        path = folder / f"{name}.raw"
+        np.stack([wave, wave], axis=1).tofile(path)  # s16, stereo, 48 kHz: ffmpeg's default
+        devices[name] = str(path)
+    conf = folder / "asound.conf"
+    conf.write_text("".join(
+        f'pcm.{name} {{ type file slave.pcm {{ type null }} file "/dev/null" '
+        f'infile "{infile}" format "raw" }}\n' for name, infile in devices.items()))
+    return conf
+
+
+@pytest.mark.parametrize("device, ok, detail, hint", [
+    ("kiosk_silent", False, "digital silence (every sample is zero)", "is it muted"),
+    ("kiosk_quiet", False, "level -71 dBFS, below -60 dBFS", "raise its capture gain"),
+    ("kiosk_voice", True, "level -23 dBFS", ""),
+])
+async def test_a_microphone_is_judged_by_its_level(tmp_path, monkeypatch, device, ok, detail,
+                                                   hint):
+    from kiosk.devices.checks import check_microphone
+
+    monkeypatch.setenv("ALSA_CONFIG_PATH", str(alsa_microphones(tmp_path)))
+    result = await check_microphone(RoomConfig(data_dir=tmp_path, microphone=device))
+    assert result.ok is ok, result
+    assert result.detail == f"{device}: {detail}"
+    assert hint in result.hint and (ok or "[media] microphone" in result.hint)
 
 
 def test_no_display_connected_fails_the_check(tmp_path):

@@ -93,13 +93,20 @@ def devices_scan(as_json: bool, root: str, assignments: tuple[str, ...],
               help="Read /sys under this folder (for tests).")
 @click.option("--seconds", type=click.FloatRange(0.5, 60), default=3.0, show_default=True,
               help="How long to count camera frames.")
+@click.option("--demo", is_flag=True,
+              help="Check a demo room (`kiosk demo`): its synthetic test pattern and tone "
+                   "pass; elsewhere they fail, as the room needs its own camera and "
+                   "microphone.")
 @data_dir_option
-def devices_check(config_path: str | None, root: str, seconds: float, data_dir: Path) -> None:
+def devices_check(config_path: str | None, root: str, seconds: float, demo: bool,
+                  data_dir: Path) -> None:
     """Check camera, microphone, displays, bus, TURN (when configured), clock and disk;
     exit 1 on any failure."""
     from kiosk.devices.checks import run_checks
 
     config = room_config(config_path, data_dir)
+    if demo:
+        config = config.with_(demo=True)
     results = asyncio.run(run_checks(config, root=Path(root), seconds=seconds))
     for result in results:
         click.echo(result.line())

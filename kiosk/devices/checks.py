@@ -4,6 +4,9 @@ One line per item, pass or fail, and for a failure a hint on how to fix it:
 camera (frames counted for a few seconds), microphone (a level), displays
 (connected, with modes), the room bus (a ping), the TURN server (an allocation
 with fresh credentials, when ``[media.turn]`` is set), the clock, free disk.
+
+Without a configured camera or microphone the room shows a test pattern and
+plays a tone: that passes in a demo room only, and says so.
 """
 
 from __future__ import annotations
@@ -19,12 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from aiortc.mediastreams import MediaStreamError
 
 from kiosk.config import RoomConfig, read_runtime
 from kiosk.devices import hardware
 from kiosk.exceptions import KioskError
 
 MIN_FREE_BYTES = 1 << 30
+MIN_FPS = 10.0
+#: A microphone quieter than this (RMS over one second) fails: muted, unplugged, the
+#: wrong device or no gain. A working one hears at least its own noise above it.
+MIN_MIC_DBFS = -60.0
+SYNTHETIC_CAMERA = "synthetic test pattern"
+SYNTHETIC_MICROPHONE = "synthetic tone"
 
 
 @dataclass
@@ -41,29 +51,33 @@ class Check:
 
 async def _frames(track, seconds: float) -> list:
     frames = []
-    with contextlib.suppress(TimeoutError):
+    with contextlib.suppress(TimeoutError, MediaStreamError):  # the source may end early
         async with asyncio.timeout(seconds):
             while True:
                 frames.append(await track.recv())
     return frames
 
 
-async def check_camera(config: RoomConfig, seconds: float) -> Check:
-    from kiosk.media.source import open_room_media
+def _synthetic(item: str, name: str, example: str) -> Check:
+    """What a room outside a demo gets for a source that nobody configured."""
+    return Check(item, False, f"{name}: no {item} configured",
+                 f"Outside a demo the room needs its own {item}: set [media] {item} in "
+                 f"room.toml, e.g. {item} = \"{example}\" (`kiosk devices scan` lists "
+                 f"devices, `kiosk devices scan --assign {item}=ID` writes it).")
 
-    name = config.camera or "synthetic test pattern"
-    try:
-        media = open_room_media(config.room_name, config.camera, None)
-    except Exception as exc:  # MediaPlayer raises av errors for a missing device
-        return Check("camera", False, f"{name}: cannot be opened ({exc})",
-                     "Is the camera plugged in? `kiosk devices scan` lists cameras; check "
-                     "[media] camera in room.toml (the udev rule gives it a stable name).")
-    try:
-        frames = await _frames(media.video, seconds)
-    finally:
-        media.stop()
+
+def _in_demo(result: Check, what: str) -> Check:
+    """A synthetic source's result in a demo room, marked as such."""
+    name, _, rest = result.detail.partition(": ")
+    return Check(result.item, result.ok, f"{name} (demo room, no {what} configured): {rest}",
+                 result.hint)
+
+
+async def judge_camera(name: str, track, seconds: float) -> Check:
+    """Count a video track's frames for ``seconds``: too few fail."""
+    frames = await _frames(track, seconds)
     fps = len(frames) / seconds
-    if fps < 10:
+    if fps < MIN_FPS:
         return Check("camera", False, f"{name}: {fps:.1f} frames/s in {seconds:g} s",
                      "The camera delivers too few frames: check its cable and USB port, and "
                      "that no other program uses it.")
@@ -71,10 +85,55 @@ async def check_camera(config: RoomConfig, seconds: float) -> Check:
     return Check("camera", True, f"{name}: {fps:.1f} frames/s, {size}")
 
 
+async def check_camera(config: RoomConfig, seconds: float) -> Check:
+    from kiosk.media.source import open_room_media
+
+    if not config.camera and not config.demo:
+        return _synthetic("camera", SYNTHETIC_CAMERA, "/dev/kiosk-camera")
+    name = config.camera or SYNTHETIC_CAMERA
+    try:
+        media = open_room_media(config.room_name, config.camera, None)
+    except Exception as exc:  # MediaPlayer raises av errors for a missing device
+        return Check("camera", False, f"{name}: cannot be opened ({exc})",
+                     "Is the camera plugged in? `kiosk devices scan` lists cameras; check "
+                     "[media] camera in room.toml (the udev rule gives it a stable name).")
+    try:
+        result = await judge_camera(name, media.video, seconds)
+    finally:
+        media.stop()
+    return result if config.camera else _in_demo(result, "camera")
+
+
+async def judge_microphone(name: str, track, seconds: float = 1.0) -> Check:
+    """Measure an audio track's level for ``seconds``: nothing, silence or too little fail."""
+    frames = await _frames(track, seconds)
+    if not frames:
+        return Check("microphone", False, f"{name}: no sound arrived in {seconds:g} s",
+                     "Is the microphone muted or unplugged? Check it with `alsamixer`.")
+    samples = np.concatenate([f.to_ndarray().ravel() for f in frames]).astype(np.float64)
+    rms = math.sqrt(float(np.mean(samples ** 2))) / 32768 if samples.size else 0.0
+    if rms == 0:
+        return Check("microphone", False, f"{name}: digital silence (every sample is zero)",
+                     "The microphone delivers nothing: is it muted (`alsamixer`, F4 shows "
+                     "capture, M toggles mute), unplugged, or is [media] microphone the wrong "
+                     "device (`kiosk devices scan`)?")
+    level = 20 * math.log10(rms)
+    if level < MIN_MIC_DBFS:
+        return Check("microphone", False,
+                     f"{name}: level {level:.0f} dBFS, below {MIN_MIC_DBFS:.0f} dBFS",
+                     "Speak near the microphone while the check runs. If it stays this quiet: "
+                     "raise its capture gain in `alsamixer` (F4), check that it is not muted "
+                     "and its cable is in, and that [media] microphone names the right "
+                     "device (`kiosk devices scan`).")
+    return Check("microphone", True, f"{name}: level {level:.0f} dBFS")
+
+
 async def check_microphone(config: RoomConfig) -> Check:
     from kiosk.media.source import open_room_media
 
-    name = config.microphone or "synthetic tone"
+    if not config.microphone and not config.demo:
+        return _synthetic("microphone", SYNTHETIC_MICROPHONE, "hw:1,0")
+    name = config.microphone or SYNTHETIC_MICROPHONE
     try:
         media = open_room_media(config.room_name, None, config.microphone,
                                 config.microphone_format)
@@ -82,16 +141,10 @@ async def check_microphone(config: RoomConfig) -> Check:
         return Check("microphone", False, f"{name}: cannot be opened ({exc})",
                      "Check [media] microphone in room.toml against `kiosk devices scan`.")
     try:
-        frames = await _frames(media.audio, 1.0)
+        result = await judge_microphone(name, media.audio)
     finally:
         media.stop()
-    if not frames:
-        return Check("microphone", False, f"{name}: no sound arrived in 1 s",
-                     "Is the microphone muted or unplugged? Check it with `alsamixer`.")
-    samples = np.concatenate([f.to_ndarray().ravel() for f in frames]).astype(np.float64)
-    rms = math.sqrt(float(np.mean(samples ** 2))) / 32768 if samples.size else 0.0
-    level = 20 * math.log10(rms) if rms > 0 else -120.0
-    return Check("microphone", True, f"{name}: level {level:.0f} dBFS")
+    return result if config.microphone else _in_demo(result, "microphone")
 
 
 def check_displays(root: Path, config: RoomConfig | None = None) -> Check:

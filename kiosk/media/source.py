@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -143,6 +144,10 @@ def open_room_media(label: str, camera: str | None = None, microphone: str | Non
     else:
         video = PatternTrack(label)
     if microphone:
+        if microphone_format == "alsa" and os.path.isdir("/usr/share/alsa"):
+            # PyAV's wheel bundles libasound, which looks for its configuration where
+            # the wheel was built; without the system's, every "hw:1,0" is "Unknown PCM".
+            os.environ.setdefault("ALSA_CONFIG_DIR", "/usr/share/alsa")
         player = MediaPlayer(microphone, format=microphone_format)
         players.append(player)
         audio = player.audio
