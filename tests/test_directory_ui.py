@@ -278,7 +278,9 @@ def test_admin_imports_all_or_nothing_and_exports_the_directory(site_room, new_p
     page.locator(f".admin-directory li[data-item='{mia.id}']").get_by_role(
         "button", name="Bearbeiten").click()
     expect(page.locator(".directory-person input")).to_have_value("Mia Musterkollegin")
+    expect(page.locator(".directory-phone input")).to_have_value("0123 456 7809")  # loaded
     page.locator(".directory-phone input").fill("0123 456 7999")
+    expect(page.locator(".directory-phone input")).to_have_value("0123 456 7999")
     page.locator(".directory-phone input").press("Enter")
     page.locator(".directory-password input").fill("ein-gutes-passwort-1")
     page.locator(".directory-password input").press("Enter")
