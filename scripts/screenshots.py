@@ -1,9 +1,17 @@
-"""Take a screenshot of each page and each kiosk screen (German and Arabic) for the README."""
+"""Take the README's screenshots anew: each page and each kiosk screen (German and Arabic).
+
+The kiosk's screens, sign-in, pairing, /admin and /stats are taken here; the console's
+states on a tablet, the display's stage, the on-screen keyboard, /visit and the partner
+console are saved by the browser tests that check them (``.cache/screens``), which this
+script runs and copies from (``--only-here`` skips them).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -31,8 +39,44 @@ PARTNER = {"name": "Frau Demir", "agency": "Ausländerbehörde", "role": "Sachbe
            "purpose": "Arbeitserlaubnis für die Ausbildung klären"}
 
 
+#: The tests that save screens, and which of their screens the README shows (as what).
+SCREEN_TESTS = ["tests/test_control_console.py", "tests/test_screens.py",
+                "tests/test_visit_language.py", "tests/test_partner_console.py"]
+FROM_TESTS = {
+    **{f"control-{s}-landscape": f"control-{s}" for s in (
+        "talk", "idle", "welcome", "wrap-up", "survey", "ending", "confirm-reset",
+        "confirm-delete")},
+    "control-talk-portrait": "control-talk-portrait",
+    "control-talk-partners-portrait": "control-talk-partners-portrait",
+    "display-0": "display-notes", "display-1": "display-1-partner",
+    "display-2": "display-2-partners", "display-3": "display-3-partners",
+    "display-3-ar": "display-3-partners-ar", "display-client": "display-remote-client",
+    "display-pause": "display-pause",
+    **{f"kiosk-keyboard-{k}-{lang}": f"kiosk-keyboard-{k}-{lang}"
+       for k in ("code", "mail") for lang in ("de", "ar")},
+    "visit-tr": "visit-tr", "visit-ar": "visit-ar",
+    "partner-console": "partner-console", "partner-console-ringing": "partner-console-ringing",
+}
+
+
+def from_tests() -> None:
+    """Run the tests that save screens, then copy the README's ones into docs/."""
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    *SCREEN_TESTS], cwd=ROOT, check=True)
+    saved = {p.stem: p for d in ("screens", "screenshots")
+             for p in (ROOT / ".cache" / d).glob("*.png")}
+    missing = sorted(set(FROM_TESTS) - set(saved))
+    if missing:
+        raise SystemExit(f"the tests saved no {', '.join(missing)}")
+    for name, readme_name in FROM_TESTS.items():
+        shutil.copyfile(saved[name], OUT / f"{readme_name}.png")
+    print(f"copied {len(FROM_TESTS)} screens of the tests")
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+    if "--only-here" not in sys.argv:
+        from_tests()
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
 
