@@ -8,7 +8,7 @@ import time
 import pytest
 from conftest import BusRoom, endpoints, until
 
-from kiosk.room.bus import CMD, REPLY
+from kiosk.room.bus import CMD, MAX_REQ_ID_BYTES, REPLY
 from kiosk.room.keys import Keyring
 from kiosk.room.messages import MAX_BODY_BYTES, MAX_FRAME_BYTES, Reply, Update
 
@@ -142,6 +142,22 @@ async def test_oversized_frame_drops_the_sender_not_the_controller(bus_room, zct
     mirror = await bus_room.mirror()
     assert (await bus_room.client().request("session.start")).ok
     await until(lambda: mirror.state.phase == "consulting")
+
+
+@pytest.mark.parametrize("verb", [CMD, b"\x9e\xad\x8d"])
+async def test_a_long_request_id_is_refused_and_its_sender_stays_connected(bus_room, verb):
+    """A refusal spells the id out in JSON; echoed whole, a 600 KB id became a reply over
+    the sender's own frame limit, and libzmq cut that sender off for good."""
+    sock = bus_room.dealer()
+    long_id = bytes(range(128, 256)) * 5000  # 640 KB, six JSON bytes each
+    answer = await raw_request(sock, [verb, long_id, b'{"id":"x","name":"ping",'
+                                                     b'"role":"kiosk","args":{}}'])
+    assert answer is not None and answer[0] == REPLY and answer[1] == long_id[:MAX_REQ_ID_BYTES]
+    reply = Reply.decode(answer[-1])
+    assert not reply.ok and "request id is 640000 bytes" in reply.error
+    again = await raw_request(sock, [CMD, b"1", b'{"id":"1","name":"ping","role":"kiosk",'
+                                                b'"args":{}}'])
+    assert again is not None and Reply.decode(again[-1]).ok  # the same socket goes on
 
 
 async def test_malformed_updates_make_the_mirror_resync_not_crash(bus_room):

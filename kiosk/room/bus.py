@@ -2,7 +2,8 @@
 
 One ROUTER answers two requests from DEALER peers, each ``[verb, req_id, body]``:
 
-* ``CMD``: a JSON command; the reply is ``[REPLY, req_id, reply-json]``;
+* ``CMD``: a JSON command; the reply is ``[REPLY, req_id, reply-json]`` (``req_id`` at
+  most 64 bytes);
 * ``SNAP``: a key prefix; the reply is one ``[KV, req_id, *update]`` per key and
   then ``[END, req_id, stamp]``.
 
@@ -34,6 +35,10 @@ from kiosk.room.messages import HEARTBEAT_KEY, MAX_FRAME_BYTES, Command, Reply, 
 log = logging.getLogger(__name__)
 
 CMD, SNAP, REPLY, KV, END = b"CMD", b"SNAP", b"REPLY", b"KV", b"END"
+#: Longest request id a peer may use. The id comes back in the reply, where a refusal
+#: also spells it out in JSON (up to six bytes per byte): a long one would make the
+#: reply larger than the peer's own ZMQ_MAXMSGSIZE, and libzmq would cut the peer off.
+MAX_REQ_ID_BYTES = 64
 
 
 def configure(sock: zmq.Socket) -> zmq.Socket:
@@ -219,6 +224,9 @@ class BusServer:
         try:
             if len(rest) != 3:
                 raise MessageError(f"request must have 3 frames (verb, id, body), got {len(rest)}")
+            if len(req_id) > MAX_REQ_ID_BYTES:  # echoed in the reply: never amplify it
+                raise MessageError(f"request id is {len(req_id)} bytes, more than "
+                                   f"{MAX_REQ_ID_BYTES}")
             verb, _, body = rest
             if bus_role is None:
                 raise CommandError("role", "this device's bus key has been revoked")
@@ -238,6 +246,7 @@ class BusServer:
                 raise MessageError(f"unknown request {verb[:16]!r}; expected CMD or SNAP")
         except (MessageError, CommandError) as exc:
             self.refused += 1
+            req_id = req_id[:MAX_REQ_ID_BYTES]
             code = exc.code if isinstance(exc, CommandError) else "schema"
             reply = Reply(req_id.decode("ascii", "replace"), False, self.controller.seq,
                           code, str(exc))
