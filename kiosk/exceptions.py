@@ -39,3 +39,26 @@ class StoreError(KioskError):
 
 class MailError(KioskError):
     """A mail could not be sent (no server configured, or the server refused it)."""
+
+
+class DependencyError(KioskError):
+    """An installed package lacks a private name the kiosk patches or reads.
+
+    ``problems`` lists ``(package, name, expected)``; the message adds each
+    package's installed version. The versions in ``requirements.lock`` fit.
+    """
+
+    def __init__(self, problems: list[tuple[str, str, str]]) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        def installed(package: str) -> str:
+            try:
+                return version(package)
+            except PackageNotFoundError:
+                return "(not installed)"
+
+        lines = [f"  {package} {installed(package)}: {name} is missing or changed "
+                 f"(the kiosk needs {expected})" for package, name, expected in problems]
+        super().__init__("Installed packages do not fit the kiosk; install the versions in "
+                         "requirements.lock:\n" + "\n".join(lines))
+        self.problems = problems

@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q -e .
+.venv/bin/python -m pip install -q -r requirements.lock  # the tested versions, hashes checked
+.venv/bin/python -m pip install -q --no-deps -e .
 exec .venv/bin/kiosk demo "$@"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every check, on a fresh machine: a virtual environment, the package with its
-# test extras, Debian's chromium when missing, then ruff and pytest.
+# Every check, on a fresh machine: a virtual environment with the locked test
+# dependencies (requirements-dev.lock, hashes checked) and the package, Debian's
+# chromium when missing, then ruff and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,12 +24,14 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $missing
 fi
 # axe-core, from the npm registry, checks every kiosk screen for accessibility.
-if [ ! -f .cache/axe/node_modules/axe-core/axe.min.js ]; then
+# Pinned like the Python packages: a new axe release may add rules.
+AXE_VERSION=4.14.1
+if ! grep -qs "\"version\": \"$AXE_VERSION\"" .cache/axe/node_modules/axe-core/package.json; then
   npm install --prefix .cache/axe --no-save --no-package-lock --no-audit --no-fund \
-    axe-core@4 >/dev/null
+    "axe-core@$AXE_VERSION" >/dev/null
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test,dev]"
+.venv/bin/python -m pip install -q -r requirements-dev.lock
+.venv/bin/python -m pip install -q --no-deps -e .
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"

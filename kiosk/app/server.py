@@ -12,12 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 import tornado.web
+from bokeh.server.server import BaseServer
+from bokeh.server.tornado import BokehTornado
 from bokeh.server.urls import per_app_patterns
 from panel.io.server import WSHandler, get_server
 from tornado.ioloop import IOLoop
 
 from kiosk.access import web as access
 from kiosk.access.pairing_page import routes as pairing_routes
+from kiosk.exceptions import DependencyError
 from kiosk.handout.page import routes as summary_routes
 from kiosk.room.link import RoomLink
 from kiosk.views import AdminView, ControlView, DisplayView, KioskView
@@ -42,6 +45,29 @@ def _use_nodelay_websocket() -> None:
     for i, (pattern, handler) in enumerate(per_app_patterns):
         if pattern == r"/ws" and handler is not NoDelayWSHandler:
             per_app_patterns[i] = (pattern, NoDelayWSHandler)
+
+
+def check() -> None:
+    """Raise :class:`DependencyError` unless Bokeh and Panel have what this module patches.
+
+    The websocket patch is quiet when it misses: the route must still be Bokeh's
+    ``/ws`` in ``per_app_patterns``, read when the server is built, with Panel's
+    handler on it (or ours); ``build_server`` and the room read ``Server._tornado``
+    and ``Server._http``.
+    """
+    handlers = [handler for pattern, handler in per_app_patterns if pattern == r"/ws"]
+    problems = []
+    if not handlers or "per_app_patterns" not in BokehTornado.__init__.__code__.co_names:
+        problems.append(("bokeh", "bokeh.server.urls.per_app_patterns '/ws'",
+                         "the websocket route, read when BokehTornado is built"))
+    if handlers and handlers[0] not in (WSHandler, NoDelayWSHandler):
+        problems.append(("panel", "panel.io.server.WSHandler on '/ws'",
+                         "Panel's websocket handler on Bokeh's '/ws' route"))
+    if not {"_tornado", "_http"} <= set(BaseServer.__init__.__code__.co_names):
+        problems.append(("bokeh", "Server._tornado, Server._http",
+                         "the Tornado application and HTTP server of a Bokeh Server"))
+    if problems:
+        raise DependencyError(problems)
 
 
 class HealthHandler(tornado.web.RequestHandler):
@@ -74,6 +100,7 @@ def build_server(link: RoomLink, *, address: str, port: int, origins: list[str],
     Pages are guarded by :class:`kiosk.access.web.RoomAuth`; the websocket opens only
     for ``origins`` (``host:port``); every answer carries the security headers.
     """
+    check()
     _use_nodelay_websocket()
     routes = {name: page_factory(view, link) for name, (view, _) in PAGES.items()}
     titles = {name: title for name, (_, title) in PAGES.items()}

@@ -130,6 +130,7 @@ class MediaEngine:
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self, quality_every: float = 2.0) -> None:
+        relay.check()  # aiortc's private names, or a clear error instead of silent decoding
         if self.turn is not None:
             log.info("TURN: %s", room_choice_reason(self.turn))
         self.media = open_room_media(self.label, self.camera, self.microphone,

@@ -17,23 +17,32 @@ they are. Three pieces make that work:
 
 Both ends are held to the same codec (``relay_codec`` picks VP8, which every
 browser speaks, else H.264; ``prefer`` sets it on a transceiver).
+
+All of this leans on aiortc's private names. Should one of them change, aiortc
+would quietly decode and re-encode again; ``check`` (called when the media
+engine starts) refuses to go on instead, naming what is missing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fractions
+import inspect
 import weakref
 from collections.abc import Callable
 
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import rtcpeerconnection as _connection_module
 from aiortc import rtcrtpreceiver as _receiver_module
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtp import RtpPacket
+
+from kiosk.exceptions import DependencyError
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
 _PASSTHROUGH: weakref.WeakSet = weakref.WeakSet()
-_original_worker = _receiver_module.decoder_worker
+_original_worker = getattr(_receiver_module, "decoder_worker", None)  # see check()
 
 
 class MarkerJitterBuffer(JitterBuffer):
@@ -130,3 +139,110 @@ def vp8_size(data: bytes) -> tuple[int, int] | None:
     if len(data) < 10 or data[0] & 1 or data[3:6] != b"\x9d\x01\x2a":
         return None
     return (data[6] | data[7] << 8) & 0x3FFF, (data[8] | data[9] << 8) & 0x3FFF
+
+
+# -- the guard ------------------------------------------------------------------------
+def _params(func) -> list[str]:
+    return list(inspect.signature(func).parameters)
+
+
+def _names(code) -> set[str]:
+    """Globals and attributes a function's (or code object's) bytecode uses, nested
+    code included: what it calls or sets, whatever its source looks like."""
+    code = getattr(code, "__code__", code)
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names |= _names(const)
+    return names
+
+
+def _uses(func, *names: str) -> bool:
+    return set(names) <= _names(func)
+
+
+def _aiortc_worker():
+    current = getattr(_receiver_module, "decoder_worker", None)
+    return _original_worker if current is _worker else current
+
+
+def _fields(buffer: JitterBuffer) -> tuple:
+    return buffer._packets, buffer._origin, buffer._capacity
+
+
+def _marker_release() -> bool:
+    buffer = MarkerJitterBuffer(capacity=4, is_video=True)
+    packet = RtpPacket(payload_type=96, marker=1, sequence_number=7, timestamp=90)
+    packet._data = b"frame"
+    _, frame = buffer.add(packet)
+    return (frame is not None and (frame.data, frame.timestamp) == (b"frame", 90)
+            and _fields(buffer) == ([None] * 4, 8, 4))
+
+
+_Receiver, _Sender, _Connection = RTCRtpReceiver, RTCRtpSender, _connection_module
+
+#: (private name, what the relay needs of it, a test that holds when it is so).
+_NEEDS: list[tuple[str, str, Callable[[], bool]]] = [
+    ("aiortc.rtcrtpreceiver.decoder_worker",
+     "a function (loop, input_q, output_q, decode_error)",
+     lambda: _params(_aiortc_worker()) == ["loop", "input_q", "output_q", "decode_error"]),
+    ("RTCRtpReceiver.receive",
+     "a thread on the module's decoder_worker, writing to self._track._queue",
+     lambda: _uses(_Receiver.receive, "decoder_worker", "_track", "_queue")),
+    ("RemoteStreamTrack._queue",
+     "an asyncio.Queue",
+     lambda: isinstance(_receiver_module.RemoteStreamTrack("video")._queue, asyncio.Queue)),
+    ("RTCRtpReceiver._RTCRtpReceiver__jitter_buffer",
+     "the jitter buffer that _handle_rtp_packet adds to",
+     lambda: _uses(_Receiver.__init__, "_RTCRtpReceiver__jitter_buffer")
+     and _uses(_Receiver._handle_rtp_packet, "_RTCRtpReceiver__jitter_buffer", "add")),
+    ("RtpPacket._data",
+     "the depayloaded data, set by RTCRtpReceiver._handle_rtp_packet",
+     lambda: _uses(_Receiver._handle_rtp_packet, "_data", "depayload")),
+    ("RTCRtpReceiver._send_rtcp_pli",
+     "a coroutine (self, media_ssrc)",
+     lambda: inspect.iscoroutinefunction(_Receiver._send_rtcp_pli)
+     and _params(_Receiver._send_rtcp_pli) == ["self", "media_ssrc"]),
+    ("RTCRtpSender._send_keyframe",
+     "a method (self) called on a PLI or FIR",
+     lambda: _params(_Sender._send_keyframe) == ["self"]
+     and _uses(_Sender._handle_rtcp_packet, "_send_keyframe")),
+    ("RTCRtpSender._next_encoded_frame",
+     "encoded frames (av.Packet) packed as they are",
+     lambda: _uses(_Sender._next_encoded_frame, "pack")),
+    ("RTCRtpTransceiver._codecs",
+     "the negotiated codecs, which RTCPeerConnection sets, then answers and sends with",
+     lambda: RTCRtpTransceiver("video", None, None)._codecs == []
+     and all(_uses(func, "_codecs") for func in (
+         _Connection.RTCPeerConnection.setRemoteDescription,
+         _Connection.create_media_description_for_transceiver,
+         _Connection.RTCPeerConnection._RTCPeerConnection__localRtp))),
+    ("JitterBuffer._packets, _origin, _capacity",
+     "capacity empty slots, None, the capacity",
+     lambda: _fields(JitterBuffer(capacity=4)) == ([None] * 4, None, 4)),
+    ("JitterBuffer._remove_frame, JitterBuffer.remove",
+     "(self, sequence_number), called by add; (self, count)",
+     lambda: _params(JitterBuffer._remove_frame) == ["self", "sequence_number"]
+     and _uses(JitterBuffer.add, "_remove_frame")
+     and _params(JitterBuffer.remove) == ["self", "count"]),
+    ("JitterFrame",
+     "JitterFrame(data, timestamp)",
+     lambda: _params(JitterFrame) == ["data", "timestamp"]),
+    ("MarkerJitterBuffer",
+     "a frame released as soon as its marker packet arrives",
+     _marker_release),
+]
+
+
+def _holds(test: Callable[[], bool]) -> bool:
+    try:
+        return bool(test())
+    except Exception:  # a missing name fails its test, whatever it raises
+        return False
+
+
+def check() -> None:
+    """Raise :class:`DependencyError` unless aiortc has every private name the relay uses."""
+    problems = [("aiortc", name, need) for name, need, test in _NEEDS if not _holds(test)]
+    if problems:
+        raise DependencyError(problems)
