@@ -20,6 +20,7 @@ from typing import NamedTuple
 import pytest
 import zmq
 import zmq.asyncio
+from hypothesis import settings as hypothesis_settings
 
 from kiosk.app.features import RoomController
 from kiosk.app.room import Room, free_port
@@ -30,6 +31,14 @@ from kiosk.room.keys import Keyring
 from kiosk.room.mirror import Mirror
 from kiosk.room.state import RoomState
 from kiosk.room.store import Store
+
+# hypothesis keeps caches (and by default an example database) in ./.hypothesis, in the
+# checkout: its caches go to .cache/hypothesis (ignored by git; hypothesis reads the
+# variable at its first write), and no example database is kept at all.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
+                      str(Path(__file__).resolve().parent.parent / ".cache" / "hypothesis"))
+hypothesis_settings.register_profile("kiosk", database=None)
+hypothesis_settings.load_profile("kiosk")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -268,6 +277,18 @@ def live_room(room_config: RoomConfig) -> Iterator[ThreadedRoom]:
     room = ThreadedRoom(room_config).start()
     yield room
     room.stop()
+
+
+def pytest_report_header(config) -> str:
+    """Debian's chromium cannot be pinned: say which one this run used."""
+    import subprocess
+
+    try:
+        out = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True,
+                             timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = "missing"
+    return f"chromium: {out}"
 
 
 @pytest.fixture(scope="module")

@@ -32,19 +32,43 @@ async def room(tmp_path, zctx):
 
 
 def attempts(ring: Keyring) -> dict[str, dict]:
-    """Socket options of each way in that must be refused."""
+    """Socket options of each way in that must be refused: five different handshakes.
+
+    A client without a key speaks the NULL mechanism; a ZAP domain set on a client is
+    never sent, so "no key" and "NULL" are one handshake and one way in here.
+    """
     server = ring.server_public()
     stranger_public, stranger_secret = zmq.curve_keypair()
     known = ring.client("operator")
     return {
-        "no key": {},
-        "NULL": {"zap_domain": b"commands"},
+        "NULL (no key)": {},
         "PLAIN": {"plain_username": b"admin", "plain_password": b"admin"},
         "wrong server key": {"curve_serverkey": zmq.curve_keypair()[0],
                              "curve_publickey": known.public, "curve_secretkey": known.secret},
         "unknown client key": {"curve_serverkey": server, "curve_publickey": stranger_public,
                                "curve_secretkey": stranger_secret},
+        # The allow-list's public keys are no secret: one of them without its secret key.
+        "known public key, wrong secret": {"curve_serverkey": server,
+                                           "curve_publickey": known.public,
+                                           "curve_secretkey": stranger_secret},
     }
+
+
+#: What a client presents in its handshake, besides its mechanism.
+PRESENTED = ("plain_username", "plain_password", "curve_serverkey", "curve_publickey",
+             "curve_secretkey")
+
+
+def handshake(ctx: zmq.Context, options: dict) -> tuple:
+    """The mechanism and credentials a client with ``options`` presents: two ways in
+    that present the same are one attempt, whatever else they set."""
+    sock = ctx.socket(zmq.DEALER)
+    try:
+        for name, value in options.items():
+            setattr(sock, name, value)
+        return (sock.mechanism, *(options.get(name) for name in PRESENTED))
+    finally:
+        sock.close(0)
 
 
 async def answered(ctx: zmq.asyncio.Context, endpoint: str, kind: int,
@@ -72,16 +96,20 @@ async def answered(ctx: zmq.asyncio.Context, endpoint: str, kind: int,
 
 async def test_every_endpoint_refuses_every_unprovisioned_way_in(room, zctx):
     ring = room.keyring
+    ways = attempts(ring)
+    assert len({handshake(zctx, options) for options in ways.values()}) == len(ways) == 5
+    assert {handshake(zctx, options)[0] for options in ways.values()} == {
+        zmq.NULL, zmq.PLAIN, zmq.CURVE}
     cases = [(name, endpoint, kind, options)
              for endpoint, kind in ((room.router, zmq.DEALER), (room.pub, zmq.SUB))
-             for name, options in attempts(ring).items()]
+             for name, options in ways.items()]
     results = await asyncio.gather(*(answered(zctx, ep, kind, opt)
                                      for _, ep, kind, opt in cases))
     accepted = [(name, ep) for (name, ep, _, _), (shook, got) in zip(cases, results, strict=True)
                 if shook or got]
     print(f"bus auth: {len(cases)} attempts on 2 endpoints "
-          f"({', '.join(attempts(ring))}), {len(accepted)} accepted")
-    assert accepted == []
+          f"({', '.join(ways)}), {len(accepted)} accepted")
+    assert len(cases) == 10 and accepted == []
     # ...while the provisioned key connects to both.
     known = ring.client("operator")
     ok = {"curve_serverkey": known.server_public, "curve_publickey": known.public,

@@ -1,7 +1,10 @@
 """Token safety: invitation links, pairing codes and tablet credentials resist guessing.
 
-Each test reports its figure: guesses made and guesses accepted (must be 0), and
-the status after the fifth failure a minute from one address (429).
+``test_ten_thousand_guesses_get_nothing`` hands 10,000 random guesses of each kind
+straight to the room controller (``RoomController.handle``, the checks behind every
+page), past HTTP and past the rate limits: the secrets alone must hold (0 accepted).
+Over HTTP a guesser gets far fewer tries: the limits stop one address after its fifth
+failure a minute (tests/test_guessing.py for every page; here WHIP's, with 429).
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ def test_ten_thousand_guesses_get_nothing(tmp_path):
             reply, updates = ctl.handle(Command(name, args, role))
             accepted[what] += reply.ok
             assert updates == []
-    print(f"guesses per kind: {GUESSES}, accepted: {accepted}")
+    print(f"guesses per kind straight to the controller (no HTTP, no rate limit): {GUESSES}, "
+          f"accepted: {accepted}")
     assert accepted == {"invitation": 0, "pairing code": 0, "tablet credential": 0}
     # Nothing of the guesses changed the room: the real link and code still wait unused.
     assert ctl.state.partners[0].state == "invited" and ctl.state.pairing is not None
