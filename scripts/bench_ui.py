@@ -3,8 +3,8 @@
 What it measures
 ----------------
 The time from a counsellor's click on "Notiz hinzufügen" on /control until the
-new note's text is in the DOM of /kiosk, in one headless Debian Chromium with
-one browser context per page. The path in between is the whole room: Bokeh
+new note's text is in the DOM of /kiosk, in one headless Debian Chromium, both
+pages in one browser context. The path in between is the whole room: Bokeh
 websocket → ControlView → command over the ZeroMQ bus → controller (SQLite) →
 PUB update → the page server's mirror → KioskView → Bokeh websocket → DOM.
 
@@ -17,14 +17,18 @@ how much the room adds on top of Panel itself (target: at most 1.5x).
 
 How it is timed
 ---------------
-Inside the pages, never with the driver's round trips. An init script in both
-pages stores ``performance.timeOrigin + performance.now()`` in a capture-phase
-``click`` listener on ``window`` (the control page), and a MutationObserver
-that watches the document and every shadow root (Panel renders into shadow
-DOM; the script wraps ``Element.attachShadow`` so that no root is missed)
-stores the same clock when the expected text shows up (the viewing page).
-Both pages run in the same Chromium on the same machine, so the two
-wall-clock readings are comparable. Each round puts fresh, unique text on
+Inside the pages, never with the driver's round trips, and on one clock: the
+control page's. An init script in both pages stores ``performance.timeOrigin +
+performance.now()`` in a capture-phase ``click`` listener on ``window`` (the
+control page); a MutationObserver that watches the document and every shadow
+root (Panel renders into shadow DOM; the script wraps ``Element.attachShadow``
+so that no root is missed) tells the control page over a ``BroadcastChannel``
+when the expected text shows up on the viewing page, and the control page
+stamps that message with the same clock as the click. (Two pages' own clocks
+are not comparable: each renderer maps its monotonic clock to ``timeOrigin``
+on its own, and an earlier version of this script, stamping in each page,
+printed a negative click→text time.) The channel adds its delivery time,
+well under a millisecond, to both apps alike. Each round puts fresh, unique text on
 the screen; ``--warmup`` rounds (default 5) are not counted, then p50 and p95
 are taken over ``--clicks`` rounds (default 100) per app. Both apps are up at
 once and their rounds alternate (room, bare, bare, room, ...), so that load
@@ -60,7 +64,7 @@ from typing import Any
 
 import panel as pn
 import param
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from staff_login import sign_in
 from tornado.ioloop import IOLoop
 
@@ -78,20 +82,28 @@ TARGET_RATIO = 1.5
 ROUND_TIMEOUT_MS = 10_000
 IDLE_S = 0.05  # pause between rounds, so one round's leftovers never overlap the next
 
-# Runs in every page before Panel's own scripts: timestamps in page clock.
+# Runs in every page before Panel's own scripts. The viewing page reports the text it
+# saw over a BroadcastChannel; the control page stamps clicks and reports on its clock.
 PROBE_JS = r"""
 (() => {
   const now = () => performance.timeOrigin + performance.now();
-  const bench = window.__bench = {expect: null, seen: {}, clicks: []};
-  const observer = new MutationObserver((records) => {
+  const bench = window.__bench = {expect: null, selector: "*", seen: {}, clicks: [],
+                                  told: {}};
+  const channel = new BroadcastChannel("kiosk-bench");
+  channel.onmessage = (event) => {
+    if (bench.seen[event.data] === undefined) bench.seen[event.data] = now();
+  };
+  const roots = [document];
+  const observer = new MutationObserver(() => {
     const want = bench.expect;
-    if (!want || bench.seen[want] !== undefined) return;
-    const t = now();
-    for (const r of records) {
-      const node = r.target;
-      if (node && node.isConnected && node.textContent && node.textContent.includes(want)) {
-        bench.seen[want] = t;
-        return;
+    if (!want || bench.told[want]) return;
+    for (const root of roots) {
+      for (const el of root.querySelectorAll(bench.selector)) {
+        if (el.isConnected && el.textContent.includes(want)) {
+          bench.told[want] = true;
+          channel.postMessage(want);
+          return;
+        }
       }
     }
   });
@@ -99,6 +111,7 @@ PROBE_JS = r"""
   const attach = Element.prototype.attachShadow;
   Element.prototype.attachShadow = function (init) {
     const root = attach.call(this, init);
+    roots.push(root);
     observer.observe(root, options);
     return root;
   };
@@ -202,13 +215,21 @@ class Subject:
     button: str
     prepare: Callable[[int], str]  # readies round i; returns the text the click must show
     settle: Callable[[int], None]  # tidies up after round i
+    #: Where the click's text must show: on /kiosk a note of the list, not the draft the
+    #: client already sees while the counsellor types (``data-item="0"``).
+    selector: str
     samples: list[float] = field(default_factory=list)
 
 
-def open_page(browser: Browser, url: str, stack: ExitStack) -> Page:
+def context(browser: Browser, stack: ExitStack) -> BrowserContext:
+    """One app's context: its control and viewing pages share it (and the channel)."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
     stack.callback(ctx.close)
     ctx.add_init_script(PROBE_JS)
+    return ctx
+
+
+def open_page(ctx: BrowserContext, url: str) -> Page:
     page = ctx.new_page()
     page.goto(url)
     return page
@@ -218,12 +239,13 @@ def one_round(subject: Subject, i: int) -> float:
     """Click once on ``subject``'s control page; return click→text on its view, in ms."""
     control, view, button = subject.control, subject.view, subject.button
     text = subject.prepare(i)
-    view.evaluate("t => { window.__bench.expect = t; }", text)
+    view.evaluate("([t, sel]) => { window.__bench.selector = sel; window.__bench.expect = t; }",
+                  [text, subject.selector])
     before = control.evaluate("() => window.__bench.clicks.length")
     control.get_by_role("button", name=button, exact=True).click()
-    view.wait_for_function("t => window.__bench.seen[t] !== undefined", arg=text,
-                           timeout=ROUND_TIMEOUT_MS)
-    seen = view.evaluate("t => window.__bench.seen[t]", text)
+    control.wait_for_function("t => window.__bench.seen[t] !== undefined", arg=text,
+                              timeout=ROUND_TIMEOUT_MS)
+    seen = control.evaluate("t => window.__bench.seen[t]", text)  # the control's clock
     clicks = control.evaluate("n => window.__bench.clicks.slice(n)", before)
     hits = [c["t"] for c in clicks if c["label"] == button]
     if len(hits) != 1:
@@ -254,9 +276,10 @@ def room_subject(browser: Browser, servers: LoopThread, stack: ExitStack) -> Sub
     assert servers.call(link.send("admin", "staff.add", name="beratung", role="counsellor",
                                   password=PASSWORD)).ok
     base = room.urls["kiosk"].rsplit("/", 1)[0]
-    control = open_page(browser, f"{base}/login", stack)
+    ctx = context(browser, stack)
+    control = open_page(ctx, f"{base}/login")
     sign_in(control, base, "beratung", PASSWORD, "/control")
-    kiosk = open_page(browser, room.urls["kiosk"], stack)
+    kiosk = open_page(ctx, room.urls["kiosk"])
     expect(kiosk.locator("h1")).to_have_text("Ihr Gespräch")
     textarea = control.get_by_label("Neue Notiz")
     expect(textarea).to_be_visible()
@@ -282,7 +305,8 @@ def room_subject(browser: Browser, servers: LoopThread, stack: ExitStack) -> Sub
         expect(rows).to_have_count(0)
         expect(textarea).to_have_value("")
 
-    return Subject("room", control, kiosk, "Notiz hinzufügen", prepare, settle)
+    return Subject("room", control, kiosk, "Notiz hinzufügen", prepare, settle,
+                   'ul.notes li[data-item]:not([data-item="0"])')
 
 
 def bare_subject(browser: Browser, servers: LoopThread, stack: ExitStack) -> Subject:
@@ -290,8 +314,9 @@ def bare_subject(browser: Browser, servers: LoopThread, stack: ExitStack) -> Sub
     server = servers.call(start_bare_server(port))
     stack.callback(servers.call, stop_bare_server(server))
     base = f"http://localhost:{port}"
-    control = open_page(browser, f"{base}/control", stack)
-    view = open_page(browser, f"{base}/view", stack)
+    ctx = context(browser, stack)
+    control = open_page(ctx, f"{base}/control")
+    view = open_page(ctx, f"{base}/view")
     expect(view.locator(".target")).to_be_visible()
     expect(control.get_by_role("button", name=BARE_BUTTON)).to_be_visible()
     token = uuid.uuid4().hex[:6]
@@ -300,7 +325,8 @@ def bare_subject(browser: Browser, servers: LoopThread, stack: ExitStack) -> Sub
         NEXT_TEXT["text"] = f"Bench-Wert {i:03d} {token}"
         return NEXT_TEXT["text"]
 
-    return Subject("bare Panel", control, view, BARE_BUTTON, prepare, lambda i: None)
+    return Subject("bare Panel", control, view, BARE_BUTTON, prepare, lambda i: None,
+                   ".target")
 
 
 def run(clicks: int, warmup: int) -> tuple[list[float], list[float]]:
