@@ -3,6 +3,8 @@ its bus keys, and one command sent to it."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +84,11 @@ def running_room(data_dir: Path) -> dict[str, Any] | None:
     return info
 
 
+def stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM, on the running loop (call it after anything,
+    such as Panel's server, that puts in its own SIGINT handler)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

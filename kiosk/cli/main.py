@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from pathlib import Path
 
 import click
 
-from kiosk.cli.common import data_dir_option
+from kiosk.cli.common import data_dir_option, stop_on_signals
 from kiosk.config import RoomConfig, SiteConfig
 from kiosk.exceptions import KioskError
 
@@ -31,16 +30,12 @@ def run_room(config: RoomConfig, site: SiteConfig | None = None) -> None:
 
     async def serve() -> None:
         room = Room(config, site=site)
-        stop = asyncio.Event()
         try:
             await room.start()
         except Exception:
             await room.stop()
             raise
-        # After start: Panel's server puts its own SIGINT handler in place.
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()  # after start: Panel's server puts in its own SIGINT handler
         router, pub = room.endpoints
         click.echo(f"Room {config.room_id} ({config.room_name}) is running.")
         for name, url in room.urls.items():
@@ -112,12 +107,9 @@ def partner_bot(link: str, agency: str, seconds: float | None) -> None:
 
     async def run() -> None:
         bot = PartnerBot(link, agency)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         if seconds:
-            loop.call_later(seconds, stop.set)
+            asyncio.get_running_loop().call_later(seconds, stop.set)
         await bot.join()
         click.echo(f"joined as {agency}; waiting in the lobby")
         last = ""

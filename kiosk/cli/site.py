@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import click
 import zmq.asyncio
 
 from kiosk.access.staff import MIN_PASSWORD
-from kiosk.cli.common import data_dir_option
+from kiosk.cli.common import data_dir_option, stop_on_signals
 from kiosk.config import SiteConfig
 from kiosk.exceptions import BusError, KioskError
 from kiosk.room.client import CommandClient
@@ -48,10 +47,7 @@ def run_site(config: SiteConfig) -> None:
         except Exception:
             await site.stop()
             raise
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         click.echo("The site service is running.")
         echo_site(site)
         click.echo(f"  data     {config.data_dir.resolve()}")
