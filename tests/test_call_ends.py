@@ -35,6 +35,19 @@ def joined(room, new_page, **page):
     return partner, tab
 
 
+def remote_client(room, new_page):
+    """A client booked for a remote talk, in from home: their /visit tab, in the call."""
+    start = (dt.datetime.now().astimezone() + dt.timedelta(minutes=5)).isoformat()
+    reply = room.command("appointment.create", at=start, email="k@example.org")
+    tab = new_page(f"{room.urls['kiosk'].rsplit('/', 1)[0]}/visit/"
+                   f"{reply.data['visit_token']}", signed_in=False)
+    tab.get_by_role("button", name="Weiter zum Warteraum").click()
+    eventually(lambda: bool(room.state.waiting), timeout=15)
+    assert room.command("visit.admit", id=reply.data["id"]).ok
+    expect(tab.get_by_role("status")).to_have_text("Sie sind im Gespräch.")
+    return tab
+
+
 def stops_within_a_second(tab, act) -> None:
     """``act`` ends the partner's media: one second later their picture of the room stops
     growing (sampled over another second)."""
@@ -80,14 +93,7 @@ def test_a_declining_client_ends_the_partners_call_politely(live_room, new_page)
 
 
 def test_the_remote_client_gets_the_survey_when_the_talk_ends(live_room, new_page):
-    start = (dt.datetime.now().astimezone() + dt.timedelta(minutes=5)).isoformat()
-    reply = live_room.command("appointment.create", at=start, email="k@example.org")
-    tab = new_page(f"{live_room.urls['kiosk'].rsplit('/', 1)[0]}/visit/"
-                   f"{reply.data['visit_token']}", signed_in=False)
-    tab.get_by_role("button", name="Weiter zum Warteraum").click()
-    eventually(lambda: bool(live_room.state.waiting), timeout=15)
-    assert live_room.command("visit.admit", id=reply.data["id"]).ok
-    expect(tab.get_by_role("status")).to_have_text("Sie sind im Gespräch.")
+    tab = remote_client(live_room, new_page)
     eventually(lambda: frames_decoded(tab) >= 10, timeout=15)
     stops_within_a_second(tab, lambda: live_room.command("session.end"))
     expect(tab.get_by_role("heading", name="Das Gespräch ist beendet")).to_be_visible()
@@ -217,14 +223,7 @@ def test_the_consoles_ring_card_fits_a_phone(data_dir, port, new_page):
 
 
 def test_the_remote_client_sees_a_partners_shared_screen(live_room, new_page):
-    start = (dt.datetime.now().astimezone() + dt.timedelta(minutes=5)).isoformat()
-    reply = live_room.command("appointment.create", at=start, email="k@example.org")
-    client = new_page(f"{live_room.urls['kiosk'].rsplit('/', 1)[0]}/visit/"
-                      f"{reply.data['visit_token']}", signed_in=False)
-    client.get_by_role("button", name="Weiter zum Warteraum").click()
-    eventually(lambda: bool(live_room.state.waiting), timeout=15)
-    assert live_room.command("visit.admit", id=reply.data["id"]).ok
-    expect(client.get_by_role("status")).to_have_text("Sie sind im Gespräch.")
+    client = remote_client(live_room, new_page)
     partner, tab = joined(live_room, new_page)
     tab.get_by_role("button", name="Bildschirm teilen").click()
     screen = client.locator("#others figure.screen")
