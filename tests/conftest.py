@@ -79,6 +79,23 @@ async def zctx() -> AsyncIterator[zmq.asyncio.Context]:
     ctx.destroy(linger=0)
 
 
+class Clock:
+    """A monotonic clock the test moves by hand: call it, or use it as ``time``
+    (``clock.monotonic()``) where the code under test reads that."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class BusRoom:
     """A controller and its bus on real sockets in the test's loop."""
 

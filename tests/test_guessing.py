@@ -25,7 +25,7 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 import pytest
-from conftest import TEST_PASSWORD, ThreadedRoom
+from conftest import TEST_PASSWORD, Clock, ThreadedRoom
 
 from kiosk.access import ratelimit
 from kiosk.access.pairing import CODE_ALPHABET, CODE_LENGTH
@@ -139,19 +139,6 @@ SECRETS = [
     Secret("staff password (/login)", 5, 30, 403, 303, LOGIN_TOO_MANY, login_page,
            lambda: secrets.token_urlsafe(12), lambda rig: TEST_PASSWORD),
 ]
-
-
-class Clock:
-    """The rate limits' clock, moved only by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

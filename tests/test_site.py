@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import zmq
 import zmq.asyncio
-from conftest import BusRoom, until
+from conftest import BusRoom, Clock, until
 
 from kiosk.config import SiteConfig
 from kiosk.room.bus import configure
@@ -27,19 +27,6 @@ PASSWORD = "partner-passwort-1"
 JOBCENTER = 2  # the demo district's agency ids follow the file's order
 RING_FIELDS = {"id", "room", "room_name", "counsellor", "topic", "agency", "contact", "ringing",
                "status", "accepted_by", "declines", "reason", "started"}
-
-
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Console:
