@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import logging
 import email.policy
 import os
 import shutil
@@ -246,8 +247,26 @@ class ThreadedRoom:
         return self._cookies
 
     def call(self, coro, timeout: float = 60.0):
-        """Run a coroutine on the room's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        """Run a coroutine on the room's loop and return its result; when it takes longer
+        than ``timeout``, fail with where the room's thread and tasks stood."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            raise TimeoutError(f"the room's loop did not finish {coro.__qualname__} within "
+                               f"{timeout:g} s\n{self.where()}") from None
+
+    def where(self) -> str:
+        """The stack of the room's thread and of each of its loop's tasks (diagnostics)."""
+        import sys
+        import traceback
+
+        frame = sys._current_frames().get(self._thread.ident)
+        lines = ["--- room thread", *traceback.format_stack(frame)] if frame else []
+        for task in list(asyncio.all_tasks(self.loop)):
+            lines.append(f"--- task {task.get_name()}")
+            lines.extend(traceback.format_stack(f)[-1] for f in task.get_stack(limit=8))
+        return "".join(lines)
 
     def sql(self, statement: str, *params) -> list[tuple]:
         """Read or change the room's file as its controller would: on the room's loop,
@@ -294,6 +313,35 @@ def live_room(room_config: RoomConfig) -> Iterator[ThreadedRoom]:
     room = ThreadedRoom(room_config).start()
     yield room
     room.stop()
+
+
+class _Stalls(logging.Handler):
+    """Every held-up room loop of the run, by test (printed at the end of the run)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.test = ""
+        self.seen: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((self.test, record.getMessage()))
+
+
+STALLS = _Stalls()
+logging.getLogger("kiosk.app.stalls").addHandler(STALLS)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logstart(nodeid: str, location) -> None:
+    STALLS.test = nodeid
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Where a room's loop was held up during the run: a stall freezes every screen."""
+    if STALLS.seen:
+        terminalreporter.section(f"room loops held up: {len(STALLS.seen) // 2 or 1}")
+        for test, message in STALLS.seen:
+            terminalreporter.write_line(f"{test}: {message}")
 
 
 def pytest_report_header(config) -> str:

@@ -20,6 +20,7 @@ import zmq.asyncio
 
 from kiosk.access.proxies import trust_proxies
 from kiosk.app.features import RoomController
+from kiosk.app.stalls import LoopWatch
 from kiosk.config import RoomConfig, SiteConfig, forget_runtime, write_runtime
 from kiosk.handout.commands import SummaryCommands
 from kiosk.partners.commands import PartnerCommands
@@ -66,6 +67,8 @@ class Room:
         #: True once every part runs and ``room.json`` is written: /healthz says ok
         #: only then, so that whatever waits for health finds what ``kiosk ctl`` needs.
         self.ready = False
+        #: Logs where the room's loop is held up when it is (see :mod:`kiosk.app.stalls`).
+        self.loop_watch = LoopWatch(f"room {config.room_id}")
 
     @property
     def endpoints(self) -> tuple[str, str]:
@@ -84,6 +87,7 @@ class Room:
                 for name in ("kiosk", "control", "display", "admin", "stats", "healthz")}
 
     async def start(self) -> None:
+        self.loop_watch.start()
         if self.site_config is not None:
             from kiosk.site.service import Site
 
@@ -405,3 +409,4 @@ class Room:
         if self._own_context:
             self.context.term()
         forget_runtime(self.config.runtime_path)
+        self.loop_watch.stop()
