@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import email
-import logging
 import email.policy
+import logging
 import os
 import shutil
 import threading
