@@ -37,6 +37,7 @@ import asyncio
 import collections
 import fcntl
 import json
+import logging
 import os
 import random
 import select
@@ -452,8 +453,40 @@ def verdict(lines: list[tuple[str, float, bool]]) -> tuple[str, bool]:
     return f"{text[:-1]}; {note}) {'FAIL' if failed else 'PASS'}", not failed
 
 
+#: Hold-ups of the room's loop longer than this are counted, with where they were.
+STALL_S = 0.1
+
+
+class HeldUp(logging.Handler):
+    """The room loop's hold-ups (see kiosk.app.stalls): how many, and where most often."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.where: collections.Counter[str] = collections.Counter()
+        self.took: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if "runs again after" in text:
+            self.took.append(float(text.rsplit("after ", 1)[1].split()[0]))
+        else:  # the innermost two frames of the loop thread's stack
+            frames = [line.strip() for line in text.splitlines() if line.strip().startswith(
+                "File ")]
+            self.where[" <- ".join(reversed(frames[-2:]))] += 1
+
+    def summary(self) -> str:
+        if not self.took:
+            return f"room loop held up > {STALL_S * 1000:.0f} ms: never"
+        top = "\n".join(f"    {n}× {where}" for where, n in self.where.most_common(5))
+        return (f"room loop held up > {STALL_S * 1000:.0f} ms: {len(self.took)} times, "
+                f"{sum(self.took):.1f} s in all, longest {max(self.took):.2f} s; most often "
+                f"in:\n{top}")
+
+
 def bench(runs: int, blocks: int, warmup: float, seconds: float) -> int:
     from playwright.sync_api import sync_playwright
+
+    held = HeldUp()
 
     joins: dict[str, list[float]] = {"office": [], "direct": []}
     results: dict[str, list[dict]] = {"room": [], "browser": []}
@@ -468,7 +501,11 @@ def bench(runs: int, blocks: int, warmup: float, seconds: float) -> int:
             room = ThreadedRoom(RoomConfig(
                 data_dir=data, http_port=port, bus_router="tcp://127.0.0.1:0",
                 bus_pub="tcp://127.0.0.1:0", camera_watch=False, public_url=net.room_url,
-                trusted_proxies=("127.0.0.1",), turn=turn)).start()
+                trusted_proxies=("127.0.0.1",), turn=turn))
+            watch = room.room.loop_watch  # every hold-up the bench should explain
+            watch.after, watch.every = STALL_S, STALL_S / 5
+            logging.getLogger("kiosk.app.stalls").addHandler(held)
+            room.start()
             b = None
             try:
                 b = Bench(pw, net, room)
@@ -506,6 +543,7 @@ def bench(runs: int, blocks: int, warmup: float, seconds: float) -> int:
                 for browser in b.browsers.values() if b else ():
                     browser.close()
                 room.stop()
+    print(held.summary(), flush=True)
     lost = {k: v["lost"] / max(1, v["in"]) for k, v in counts.items()}
     print(f"link emulator: lost {lost['up']:.1%} up, {lost['down']:.1%} down "
           f"({counts['up']['in']} + {counts['down']['in']} frames); {len(results['room'])} "

@@ -128,8 +128,10 @@ def test_control_shows_the_directory_with_presence_filters_and_rings(site_room, 
         shot(page, "control-directory")
         # Every topic, language tr: Erika (busy) and Fritz (not signed in).
         page.locator(".directory-topic select").select_option(label="alle Themen")
-        page.locator(".directory-language select").select_option(label="Türkisch (tr)")
         expect(row(page, f"c{ERIKA_ID}")).to_contain_text("[Beschäftigt]")
+        language = page.locator(".directory-language select")
+        language.select_option(label="Türkisch (tr)")
+        expect(language).to_have_value("Türkisch (tr)")  # the choice holds
         expect(row(page, f"c{FRITZ_ID}")).to_contain_text("[nicht da]")
         expect(row(page, f"c{MAX_ID}")).to_have_count(0)
         expect(row(page, f"c{ERIKA_ID}").get_by_role("button", name="Anrufen")).to_have_count(0)

@@ -63,13 +63,21 @@ def on_display(display) -> int:
     return display.evaluate("window.kioskFramesDecoded ? window.kioskFramesDecoded() : 0")
 
 
-def until(predicate: Callable[[], bool], what: str, timeout: float = 30.0,
-          net: FieldNet | None = None) -> None:
+def until(predicate: Callable[[], bool], what: str | Callable[[], str],
+          timeout: float = 30.0, net: FieldNet | None = None) -> None:
+    """Wait for ``predicate``; else fail with ``what`` (or what it returns then) and the
+    networks' counters and logs."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
+            what = what() if callable(what) else what
             raise AssertionError(what + ("\n" + net.diagnostics() if net else ""))
         time.sleep(0.2)
+
+
+async def engine_counters(room: ThreadedRoom) -> dict:
+    """What the room's media engine counted, per partner (read on the room's loop)."""
+    return room.room.engine.counters()
 
 
 class Field:
@@ -159,8 +167,9 @@ def test_a_partner_behind_an_office_firewall_joins_through_the_proxy_and_turn_ov
     display = new_page(f.room.urls["display"])  # the room's second display, on the room PC
     page = invite_and_join(f, net.office)
     expect(page.get_by_role("status")).to_have_text("Sie sind im Gespräch.", timeout=30_000)
-    until(lambda: on_display(display) >= 100, "the display decodes no 100 partner frames",
-          timeout=60, net=net)
+    until(lambda: on_display(display) >= 100, lambda: (
+        f"the display decodes no 100 partner frames ({on_display(display)}); the room's "
+        f"engine: {f.room.call(engine_counters(f.room))}"), timeout=90, net=net)
     until(lambda: decoded(page) >= 30, "the partner's page decodes no picture of the room",
           net=net)
     selected = page.evaluate(SELECTED)
