@@ -264,8 +264,17 @@ class ThreadedRoom:
         frame = sys._current_frames().get(self._thread.ident)
         lines = ["--- room thread", *traceback.format_stack(frame)] if frame else []
         for task in list(asyncio.all_tasks(self.loop)):
-            lines.append(f"--- task {task.get_name()}")
-            lines.extend(traceback.format_stack(f)[-1] for f in task.get_stack(limit=8))
+            lines.append(f"--- task {task.get_name()}, awaiting:\n")
+            awaited = task.get_coro()
+            while awaited is not None:  # down the chain of awaits to what it waits for
+                frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+                if frame is None:
+                    lines.append(f"    {awaited!r:.200}\n")
+                    break
+                lines.append(f"    {frame.f_code.co_filename}:{frame.f_lineno} "
+                             f"{frame.f_code.co_name}\n")
+                awaited = (getattr(awaited, "cr_await", None)
+                           or getattr(awaited, "gi_yieldfrom", None))
         return "".join(lines)
 
     def sql(self, statement: str, *params) -> list[tuple]:

@@ -41,7 +41,7 @@ class Running:
         self.proc = subprocess.Popen([*KIOSK, *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
 
-    def wait_healthy(self, url: str, timeout: float = 20) -> dict:
+    def wait_healthy(self, url: str, timeout: float = 60) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.proc.communicate()[1]

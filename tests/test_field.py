@@ -196,7 +196,8 @@ def test_a_partner_behind_an_office_firewall_joins_through_the_proxy_and_turn_ov
                    check=True)
     expect(page.get_by_role("status")).to_have_text("Sie sind im Gespräch.", timeout=40_000)
     before = decoded(page)
-    until(lambda: decoded(page) >= before + 30, "no picture after the reconnect", net=net)
+    until(lambda: decoded(page) >= before + 30, "no picture after the reconnect", timeout=60,
+          net=net)
     fresh = page.evaluate("""() => performance.getEntriesByType('resource')
         .filter((e) => e.name.endsWith('/ice')).map((e) => e.responseStatus)""")
     assert fresh and fresh[-1] == 200, fresh  # the new connection's, fetched once online

@@ -12,6 +12,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from conftest import until
 
+import kiosk.media.engine as engine_module
 from kiosk.media import PatternTrack, ToneTrack
 
 
@@ -210,6 +211,39 @@ async def test_hang_up_closes_every_peer_connection(talk):
     await until(lambda: engine.peer_count == 0)
     await partner.close()
     await display.close()
+
+
+async def test_a_peer_connection_that_will_not_close_does_not_hold_the_room(talk, monkeypatch):
+    """aioice's close swallows a cancellation and then waits out TURN retries: a hang-up
+    (and the room's stop) goes on after CLOSE_WAIT and leaves that close behind."""
+    room, engine = talk, talk.room.engine
+    monkeypatch.setattr(engine_module, "CLOSE_WAIT", 0.2)
+    partner_id, partner, _ = await joined(room)
+    resource, call = next((r, c) for r, c in engine.calls.items() if c.kind == "partner")
+    close, cancelled = call.pc.close, []
+
+    async def stubborn_close():
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:  # swallowed, as aioice's close does
+            cancelled.append(True)
+            await asyncio.sleep(60)
+
+    async def drop_left_over():
+        for task in list(engine._closing):
+            task.cancel()
+
+    call.pc.close = stubborn_close
+    try:
+        # room.call fails with TimeoutError (and where the loop stood) if it hangs
+        assert await asyncio.to_thread(room.call, engine.hang_up(resource), 20)
+        assert engine.peer_count == 0 and len(engine._closing) == 1
+        await asyncio.to_thread(room.call, engine.close(), 20)  # what the room's stop does
+        await until(lambda: cancelled == [True])
+    finally:
+        await asyncio.to_thread(room.call, drop_left_over(), 20)
+        await asyncio.to_thread(room.call, close(), 20)
+        await partner.close()
 
 
 async def test_a_send_only_whip_client_is_accepted(talk):

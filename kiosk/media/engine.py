@@ -43,6 +43,9 @@ from kiosk.room.link import RoomLink
 
 log = logging.getLogger(__name__)
 
+#: Seconds a hang-up waits for a peer connection to close before it goes on.
+CLOSE_WAIT = 5.0
+
 #: What a partner's page says when the call ends for them (title, text).
 ENDINGS = {
     "declined": ("Kein Video in diesem Termin",
@@ -127,6 +130,9 @@ class MediaEngine:
         self._watcher = None
         self._quality: asyncio.Task | None = None
         self.watchdog: CameraWatch | None = None
+        #: Peer connections being closed (see ``_drop_media``); the engine's close waits
+        #: for them up to :data:`CLOSE_WAIT`.
+        self._closing: set[asyncio.Task] = set()
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self, quality_every: float = 2.0) -> None:
@@ -157,6 +163,12 @@ class MediaEngine:
             self._watcher = None
         for resource in list(self.calls):
             await self.hang_up(resource, report=False)
+        if self._closing:  # closes still under way get a last moment; the rest is dropped
+            _, late = await asyncio.wait(set(self._closing), timeout=CLOSE_WAIT)
+            if late:
+                log.warning("%d peer connection(s) did not close in time; dropped", len(late))
+            for task in late:
+                task.cancel()
         if self.media is not None:
             self.media.stop()
             self.media = None
@@ -382,8 +394,17 @@ class MediaEngine:
         for track in call.sent:
             track.stop()
         call.sent.clear()
-        with contextlib.suppress(TimeoutError):  # a peer that vanished must not hold us up
-            await asyncio.wait_for(call.pc.close(), 5)
+        # A peer that vanished must not hold us up. Not wait_for: on a timeout it waits
+        # for the cancelled close to end, and aioice's close swallows the cancellation
+        # (it awaits its own cancelled consent task) and then waits out the retries of a
+        # TURN refresh to a relay that may be gone: a room's stop hung for a minute.
+        closing = asyncio.ensure_future(call.pc.close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        done, _ = await asyncio.wait({closing}, timeout=CLOSE_WAIT)
+        if not done:
+            log.info("a peer connection is still closing after %g s; it goes on in the "
+                     "background", CLOSE_WAIT)
 
     def _take(self, call: Call, track: MediaStreamTrack) -> None:
         """An incoming track of a partner's call or shared screen: video in the call's
