@@ -42,13 +42,31 @@ export function render({ model, el }) {
     if (call.pc) call.pc.close();
     if (call.resource) fetch(call.resource, { method: "DELETE" });
   };
-  // Pull into `call` until it works or the tile goes.
+  // Pull into `call` until it works or the tile goes; pull again when the connection
+  // fails, or stays cut for 3 s (the room ended it, or a loaded machine lost its checks):
+  // the room's display must never keep a frozen or black tile.
   function connect(key, call, url, audio) {
+    const again = () => {
+      hangUp(call);
+      call.pc = call.resource = null;
+      call.retry = setTimeout(attempt, 1000);
+    };
+    const watch = (pc) => {
+      let cut = null;
+      pc.addEventListener("connectionstatechange", () => {
+        if (calls.get(key) !== call || call.pc !== pc) return;
+        clearTimeout(cut);
+        if (pc.connectionState === "failed") again();
+        else if (pc.connectionState === "disconnected") cut = setTimeout(() => {
+          if (call.pc === pc && pc.connectionState !== "connected") again();
+        }, 3000);
+      });
+    };
     const attempt = async () => {
       if (calls.get(key) !== call) return;
       const got = await pull(call.el.querySelector("video"), url, audio).catch(() => null);
       if (calls.get(key) !== call) { if (got) hangUp(got); return; }
-      if (got) Object.assign(call, got);
+      if (got) { Object.assign(call, got); watch(got.pc); }
       else call.retry = setTimeout(attempt, 1000);
     };
     attempt();
