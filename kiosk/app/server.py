@@ -115,9 +115,12 @@ def build_server(link: RoomLink, *, address: str, port: int, origins: list[str],
         extra_patterns=[(r"/healthz", HealthHandler, {"health": health}),
                         *access.routes(link), *pairing_routes(link), *summary_routes(link),
                         *(extra_routes or [])],
-        # A closed tab's session (and its watchers on the shared state) goes
-        # within seconds, not Bokeh's default quarter of a minute.
-        check_unused_sessions_milliseconds=1000, unused_session_lifetime_milliseconds=2000,
+        # A closed tab's session (and its watchers on the shared state) goes within
+        # seconds, not Bokeh's default quarter of a minute; but a session counts as unused
+        # from its making until its page's websocket comes, and a loaded tablet or room PC
+        # may take seconds to load the scripts: a session dropped meanwhile is made anew
+        # when the websocket comes (a second build that holds the room's loop again).
+        check_unused_sessions_milliseconds=1000, unused_session_lifetime_milliseconds=8000,
     )
     server._tornado.transforms.append(access.SecurityHeaders)
     return server
