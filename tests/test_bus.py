@@ -220,3 +220,17 @@ async def test_posting_without_a_controller_fails_at_once(zctx, port, tmp_path):
     with pytest.raises(BusError, match="is not connected"):
         client.post(Command("ping"))
     await client.close()
+
+
+async def test_a_cancelled_caller_stays_cancelled_when_its_reply_comes_at_once(bus_room):
+    """Python 3.11's wait_for returns the reply and swallows a cancellation that comes in
+    the same moment: a cancelled heartbeat loop then ran on, and a room's stop waited for
+    it for good. The client's wait keeps the cancellation."""
+    client = bus_room.client()
+    reply = asyncio.get_running_loop().create_future()
+    waiting = asyncio.create_task(client.settle(reply, 5.0))
+    await asyncio.sleep(0)  # the task now waits for the reply
+    reply.set_result(Reply(id="r", ok=True))
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting

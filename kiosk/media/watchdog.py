@@ -34,9 +34,8 @@ class CameraWatch:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:  # bounded: a room that stops must not wait on its camera's count
+            await asyncio.wait(self._tasks, timeout=5.0)
         if self._track is not None:
             self._track.stop()
 

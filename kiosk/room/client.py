@@ -92,7 +92,10 @@ class CommandClient:
         """Await a posted command's reply; BusError after ``timeout`` seconds."""
         timeout = self.timeout if timeout is None else timeout
         try:
-            return await asyncio.wait_for(future, timeout)
+            # Not wait_for: on Python 3.11 it can swallow a cancellation that comes as the
+            # reply does, and the cancelled caller (a heartbeat loop, say) runs on for good.
+            async with asyncio.timeout(timeout):
+                return await future
         except TimeoutError:
             raise BusError(
                 f"the room controller at {self.router} did not answer within {timeout:g} s"

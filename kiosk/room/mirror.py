@@ -87,11 +87,13 @@ class Mirror:
         """Start following; with ``wait``, return once the first snapshot is in."""
         self._task = asyncio.create_task(self._run(), name="mirror")
         if wait:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._synced.wait(), wait)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):  # not wait_for: see client.settle
+                    await self._synced.wait()
 
     async def wait_synced(self, timeout: float = 5.0) -> None:
-        await asyncio.wait_for(self._synced.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._synced.wait()
 
     async def caught_up(self, seq: int, timeout: float = 1.0) -> bool:
         """Wait until updates up to ``seq`` are applied (read your own writes)."""
@@ -100,7 +102,8 @@ class Mirror:
         future = asyncio.get_running_loop().create_future()
         self._waiters.append((seq, future))
         try:
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                return await future
         except TimeoutError:
             return False
 
