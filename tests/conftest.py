@@ -338,6 +338,8 @@ class _Stalls(logging.Handler):
 
 STALLS = _Stalls()
 logging.getLogger("kiosk.app.stalls").addHandler(STALLS)
+#: Figures a test reports (p50, p99, ...), printed at the end of the run.
+REPORTS: list[str] = []
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -346,7 +348,12 @@ def pytest_runtest_logstart(nodeid: str, location) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """Where a room's loop was held up during the run: a stall freezes every screen."""
+    """Figures the tests report, and where a room's loop was held up during the run (a
+    stall freezes every screen)."""
+    if REPORTS:
+        terminalreporter.section("figures")
+        for line in REPORTS:
+            terminalreporter.write_line(line)
     if STALLS.seen:
         terminalreporter.section(f"room loops held up: {len(STALLS.seen) // 2 or 1}")
         for test, message in STALLS.seen:

@@ -36,6 +36,11 @@ def test_healthz_reports_room_phase_sequence_and_uptime(live_room):
     assert status == 200 and ctype == "application/json"
     assert health["status"] == "ok" and health["room"] == "raum-1"
     assert health["phase"] == "idle" and health["bus_seq"] >= 4 and health["uptime_s"] >= 0
+    # What an operator watches for leaks, of this process (the test's own, here).
+    process = health["process"]
+    assert process["rss_kb"] > 10_000 and process["threads"] >= 2
+    assert process["open_files"] >= 3 and process["tasks"] >= 3
+    assert process["loop_stalls"] >= 0 and process["longest_stall_s"] >= 0
     assert live_room.command("session.start").ok
     assert json.loads(get(live_room.urls["healthz"])[2])["phase"] == "consulting"
 

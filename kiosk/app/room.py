@@ -20,7 +20,7 @@ import zmq.asyncio
 
 from kiosk.access.proxies import trust_proxies
 from kiosk.app.features import RoomController
-from kiosk.app.stalls import LoopWatch
+from kiosk.app.stalls import LoopWatch, process_facts
 from kiosk.config import RoomConfig, SiteConfig, forget_runtime, write_runtime
 from kiosk.handout.commands import SummaryCommands
 from kiosk.partners.commands import PartnerCommands
@@ -368,6 +368,7 @@ class Room:
         if not self.ready:
             body["status"] = "starting"
         body["media"] = {"peers": self.engine.peer_count, "partners": self.engine.counters()}
+        body["process"] = process_facts(self.loop_watch)
         return body
 
     def _write_runtime(self) -> None:

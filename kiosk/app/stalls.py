@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import threading
 import time
@@ -77,3 +78,32 @@ class LoopWatch:
                 self.longest = max(self.longest, took)
                 log.warning("the %s's event loop runs again after %.1f s", self.name, took)
                 stalled_since = 0.0
+
+
+def process_facts(watch: LoopWatch | None = None) -> dict[str, float | int | None]:
+    """What an operator watches for leaks: resident memory (kB), OS threads, open files,
+    the loop's asyncio tasks, and the loop's hold-ups so far (Linux /proc; None elsewhere)."""
+    def proc(path: str) -> str | None:
+        try:
+            with open(path, encoding="ascii", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    status = proc("/proc/self/status") or ""
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rss = fields.get("VmRSS", "").split()
+    threads = fields.get("Threads", "").strip()
+    try:
+        files = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        files = None
+    try:
+        tasks = len(asyncio.all_tasks())
+    except RuntimeError:  # no running loop
+        tasks = None
+    return {"rss_kb": int(rss[0]) if rss else None,
+            "threads": int(threads) if threads.isdigit() else threading.active_count(),
+            "open_files": files, "tasks": tasks,
+            "loop_stalls": watch.stalls if watch else None,
+            "longest_stall_s": round(watch.longest, 3) if watch else None}
