@@ -1,0 +1,256 @@
+"""Soak: 500 talks in a row on one room process; does anything grow?
+
+One room runs as its own process (``kiosk serve`` with a config file, as on the room PC);
+Debian's Chromium keeps /kiosk, /display and /control (signed in) open the whole time.
+Each talk, driven over the room's bus with the operator's key (as ``kiosk ctl`` is):
+session start, two topics, a visible and an internal note, a next step, a partner
+invited by link who joins from this process (a simulated partner: aiortc with a test
+pattern and a tone, the demo's bot), is admitted and consented to, sends and receives
+frames, a mute and unmute; the handout as PDF (HTTP, signed in); the end; the survey,
+answered on the kiosk's behalf. The talk's pages follow each phase in Chromium (the
+kiosk is awaited on its "Zusammenfassung" and welcome screens).
+
+Figures, read from the room's /healthz (``process``: /proc of the room process): resident
+memory, OS threads, open files and asyncio tasks after talk 50 (the baseline: pages,
+caches and pools warm) and after the last talk. Targets: memory at most 1.1× the
+baseline; threads, open files and tasks flat (at most the baseline plus a margin of
+10 %, at least 2, for what is in flight at the moment of reading). The room loop's
+hold-ups (over 1 s) are printed beside. A soak has no alternating baseline: its
+baseline is the same process, earlier. The last line is the verdict (exit code 1 if it
+fails).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kiosk.access.web import cookie_secret, staff_cookie  # noqa: E402
+from kiosk.cli.common import bus_keys  # noqa: E402
+from kiosk.config import read_runtime  # noqa: E402
+from kiosk.media.bot import PartnerBot  # noqa: E402
+from kiosk.room.bus import free_port  # noqa: E402
+from kiosk.room.client import CommandClient  # noqa: E402
+from kiosk.room.keys import Keyring  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "soak-passwort-123"
+MEMORY_RATIO = 1.1
+
+
+class Room:
+    """The room process and the bench's bus client to it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.data = tmp / "data"
+        Keyring(self.data / "keys").init()
+        self.port = free_port()
+        conf = tmp / "room.toml"
+        conf.write_text(f'[room]\ndata_dir = "{self.data}"\n\n[http]\nport = {self.port}\n'
+                        '\n[bus]\nrouter = "tcp://127.0.0.1:0"\npub = "tcp://127.0.0.1:0"\n')
+        self.proc = subprocess.Popen([sys.executable, "-m", "kiosk", "serve", "--config",
+                                      str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=open(tmp / "room.log", "w"))
+        self.base = f"http://localhost:{self.port}"
+        self.client: CommandClient | None = None
+
+    async def start(self) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if self.health()["status"] == "ok":
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the room did not start: see room.log")
+            await asyncio.sleep(0.2)
+        info = read_runtime(self.data)
+        self.client = CommandClient(info["bus"]["router"], keys=bus_keys(info), timeout=15)
+
+    def health(self) -> dict:
+        with urllib.request.urlopen(f"{self.base}/healthz", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    async def send(self, role: str, name: str, **args) -> dict:
+        reply = await self.client.request(name, args, role=role)
+        if not reply.ok:
+            raise SystemExit(f"{name} refused: {reply.error}")
+        return reply.data
+
+    async def cookie(self, role: str) -> str:
+        """A signed-in staff cookie's value, as /login would set it."""
+        from tornado.web import create_signed_value
+
+        await self.send("admin", "staff.add", name=f"soak-{role}", role=role,
+                        password=PASSWORD)
+        token = (await self.send("admin", "staff.signin", name=f"soak-{role}",
+                                 password=PASSWORD))["token"]
+        return create_signed_value(cookie_secret(self.data), staff_cookie("raum-1"),
+                                   token).decode()
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def until(predicate, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"soak stopped: {what} within {timeout:g} s")
+        await asyncio.sleep(0.05)
+
+
+async def talk(room: Room, shows, cookie: str, n: int) -> None:
+    """One whole talk, as the counsellor, the client and a partner would have it."""
+    await room.send("counsellor", "session.start")
+    await room.send("counsellor", "session.topics", topics=["Arbeit", "Ausbildung"])
+    await room.send("counsellor", "note.add", text=f"Gespräch {n}: Unterlagen besprochen",
+                    visible=True)
+    await room.send("counsellor", "note.add", text="intern: Rückfrage Jobcenter")
+    await room.send("counsellor", "step.add", what="Lebenslauf schicken", who="client")
+    invite = await room.send("counsellor", "partner.invite", agency="Jobcenter",
+                             name=f"Partner {n}")
+    bot = PartnerBot(room.base + invite["link"], "Jobcenter")
+    try:
+        await bot.join()
+        await room.send("counsellor", "partner.admit", partner=invite["id"])
+        await room.send("kiosk", "consent.answer", partner=invite["id"], yes=True,
+                        version="de:soak")
+
+        async def frames_both_ways() -> bool:
+            await bot.poll()
+            counters = room.health()["media"]["partners"].get(str(invite["id"]), {})
+            return bot.received["video"] >= 10 and counters.get("received", 0) >= 10
+
+        await until(frames_both_ways, "no frames in the partner's call")
+        await room.send("counsellor", "partner.mute", partner=invite["id"], on=True)
+        await room.send("counsellor", "partner.mute", partner=invite["id"], on=False)
+    finally:
+        await bot.leave()
+    request = urllib.request.Request(f"{room.base}/summary.pdf",
+                                     headers={"Cookie": f"{staff_cookie('raum-1')}={cookie}"})
+    pdf = await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=30).read())
+    if not pdf.startswith(b"%PDF"):
+        raise SystemExit("the handout is no PDF")
+    await room.send("counsellor", "session.end")
+    await shows("Zusammenfassung")
+    await room.send("kiosk", "survey.begin")
+    await room.send("kiosk", "survey.submit", satisfaction=5, ease=4, recommend=9)
+    await shows("Willkommen")
+
+
+def verdict(lines: list[tuple[str, float, bool]]) -> str:
+    """Each target's line, then the one with the least margin (PASS only if all pass)."""
+    for text, _, passed in lines:
+        print(f"{text} {'PASS' if passed else 'FAIL'}")
+    failed = sum(not passed for _, _, passed in lines)
+    text = max(lines, key=lambda line: line[1])[0]
+    return (f"{text[:-1]}; binding of {len(lines)} targets"
+            f"{f', {failed} failed' if failed else ''}) {'FAIL' if failed else 'PASS'}")
+
+
+async def bench(talks: int, baseline_at: int) -> int:
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        room = Room(Path(tmp))
+        run = ThreadRunner()  # playwright's sync API, all on one thread of its own
+        pw = await run(lambda: sync_playwright().start())
+        try:
+            await room.start()
+            cookie = await room.cookie("counsellor")
+            browser = await run(pw.chromium.launch, executable_path=CHROMIUM, args=ARGS)
+            context = await run(browser.new_context, viewport={"width": 1280, "height": 800})
+            await run(context.add_cookies, [{"name": staff_cookie("raum-1"), "value": cookie,
+                                             "domain": "localhost", "path": "/"}])
+            pages = {}
+            for name in ("kiosk", "display", "control"):
+                pages[name] = await run(context.new_page)
+                await run(pages[name].goto, f"{room.base}/{name}")
+            kiosk = pages["kiosk"]
+
+            async def shows(heading: str) -> None:  # the kiosk shows this screen
+                await run(lambda: kiosk.locator("h1").get_by_text(heading).wait_for(
+                    timeout=30_000))
+            started = time.monotonic()
+            at: dict[int, dict] = {}
+            for n in range(1, talks + 1):
+                await talk(room, shows, cookie, n)
+                if n in (baseline_at, talks):
+                    await asyncio.sleep(3)  # closes and sessions settle as between two talks
+                    at[n] = room.health()["process"]
+                    print(f"after talk {n}: {at[n]} ({time.monotonic() - started:.0f} s)",
+                          flush=True)
+                elif n % 25 == 0:
+                    print(f"talk {n} ({time.monotonic() - started:.0f} s)", flush=True)
+            await run(browser.close)
+        finally:
+            await room.stop()
+            await run(pw.stop)
+    base, last = at[baseline_at], at[talks]
+    lines = []
+    ratio = last["rss_kb"] / base["rss_kb"]
+    lines.append((f"resident memory after talk {talks}: {last['rss_kb'] / 1024:.1f} MB vs "
+                  f"after talk {baseline_at} {base['rss_kb'] / 1024:.1f} MB = {ratio:.2f}x "
+                  f"(target ≤ {MEMORY_RATIO}x)", ratio / MEMORY_RATIO, ratio <= MEMORY_RATIO))
+    for key, what in (("threads", "threads"), ("open_files", "open files"),
+                      ("tasks", "asyncio tasks")):
+        limit = base[key] + max(2, round(base[key] * 0.1))
+        ratio = last[key] / base[key]
+        lines.append((f"{what} after talk {talks}: {last[key]} vs after talk {baseline_at} "
+                      f"{base[key]} = {ratio:.2f}x (target flat: ≤ {limit})",
+                      last[key] / limit, last[key] <= limit))
+    print(f"room loop held up over 1 s: {last['loop_stalls']} times, longest "
+          f"{last['longest_stall_s']} s")
+    line = verdict(lines)
+    print(line, flush=True)
+    return 0 if line.endswith("PASS") else 1
+
+
+class ThreadRunner:
+    """Runs playwright's sync calls on one thread of their own, awaited from the loop."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(1)
+
+    async def __call__(self, fn, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, lambda: fn(*args, **kwargs))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--talks", type=int, default=500)
+    parser.add_argument("--baseline", type=int, default=50, help="talk of the baseline")
+    args = parser.parse_args()
+    if not 0 < args.baseline < args.talks:
+        parser.error("--baseline must lie between 0 and --talks")
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return asyncio.run(bench(args.talks, args.baseline))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
