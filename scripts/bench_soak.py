@@ -86,7 +86,7 @@ class Room:
         with urllib.request.urlopen(f"{self.base}/healthz", timeout=10) as resp:
             return json.loads(resp.read())
 
-    async def send(self, role: str, name: str, **args) -> dict:
+    async def send(self, role: str, name: str, /, **args) -> dict:
         reply = await self.client.request(name, args, role=role)
         if not reply.ok:
             raise SystemExit(f"{name} refused: {reply.error}")
