@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -181,18 +182,32 @@ async def bench(talks: int, baseline_at: int) -> int:
             await room.start()
             cookie = await room.cookie("counsellor")
             browser = await run(pw.chromium.launch, executable_path=CHROMIUM, args=ARGS)
-            context = await run(browser.new_context, viewport={"width": 1280, "height": 800})
-            await run(context.add_cookies, [{"name": staff_cookie("raum-1"), "value": cookie,
-                                             "domain": "localhost", "path": "/"}])
             pages = {}
+            # Each screen in a window of its own, as on its own device: tabs of one window
+            # are background tabs, which Chromium throttles after five minutes hidden.
             for name in ("kiosk", "display", "control"):
+                context = await run(browser.new_context,
+                                    viewport={"width": 1280, "height": 800})
+                await run(context.add_cookies, [{
+                    "name": staff_cookie("raum-1"), "value": cookie, "domain": "localhost",
+                    "path": "/"}])
                 pages[name] = await run(context.new_page)
                 await run(pages[name].goto, f"{room.base}/{name}")
             kiosk = pages["kiosk"]
 
             async def shows(heading: str) -> None:  # the kiosk shows this screen
-                await run(lambda: kiosk.locator("h1").get_by_text(heading).wait_for(
-                    timeout=30_000))
+                try:
+                    await run(lambda: kiosk.locator("h1").get_by_text(heading).wait_for(
+                        timeout=30_000))
+                except Exception:  # say what the kiosk shows, and keep the room's log
+                    await run(lambda: kiosk.screenshot(path="/tmp/soak-kiosk.png"))
+                    shown = await run(lambda: kiosk.locator("h1").all_inner_texts())
+                    health = room.health()
+                    shutil.copy(Path(tmp) / "room.log", "/tmp/soak-room.log")
+                    raise SystemExit(
+                        f"/kiosk did not show {heading!r} within 30 s; it shows {shown}; the "
+                        f"room: phase {health['phase']}, {health['process']} (screenshot "
+                        "/tmp/soak-kiosk.png, the room's log /tmp/soak-room.log)") from None
             started = time.monotonic()
             at: dict[int, dict] = {}
             for n in range(1, talks + 1):
