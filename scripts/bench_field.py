@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, ThreadedRoom  # noqa: E402
 from fieldnet import TURN_HOST, FieldNet  # noqa: E402
+from verdict import verdict  # noqa: E402
 
 from kiosk.app.room import free_port  # noqa: E402
 from kiosk.config import RoomConfig  # noqa: E402
@@ -440,17 +441,6 @@ class Bench:
         if "ready" not in log.read_text():
             raise RuntimeError(log.read_text())
         return log
-
-
-def verdict(lines: list[tuple[str, float, bool]]) -> tuple[str, bool]:
-    """Print each target's line (text, value / limit, passed); return the last line: the
-    target with the least margin, PASS only if every target passes."""
-    for text, _, passed in lines:
-        print(f"{text} {'PASS' if passed else 'FAIL'}")
-    failed = sum(not passed for _, _, passed in lines)
-    note = f"binding of {len(lines)} targets" + (f", {failed} failed" if failed else "")
-    text = max(lines, key=lambda line: line[1])[0]
-    return f"{text[:-1]}; {note}) {'FAIL' if failed else 'PASS'}", not failed
 
 
 #: Hold-ups of the room's loop longer than this are counted, with where they were.

@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from verdict import verdict  # noqa: E402
+
 from kiosk.access.web import cookie_secret, staff_cookie  # noqa: E402
 from kiosk.cli.common import bus_keys  # noqa: E402
 from kiosk.config import read_runtime  # noqa: E402
@@ -161,16 +163,6 @@ async def talk(room: Room, shows, cookie: str, n: int) -> None:
     await shows("Willkommen")
 
 
-def verdict(lines: list[tuple[str, float, bool]]) -> str:
-    """Each target's line, then the one with the least margin (PASS only if all pass)."""
-    for text, _, passed in lines:
-        print(f"{text} {'PASS' if passed else 'FAIL'}")
-    failed = sum(not passed for _, _, passed in lines)
-    text = max(lines, key=lambda line: line[1])[0]
-    return (f"{text[:-1]}; binding of {len(lines)} targets"
-            f"{f', {failed} failed' if failed else ''}) {'FAIL' if failed else 'PASS'}")
-
-
 async def bench(talks: int, baseline_at: int) -> int:
     from playwright.sync_api import sync_playwright
 
@@ -238,9 +230,9 @@ async def bench(talks: int, baseline_at: int) -> int:
                       last[key] / limit, last[key] <= limit))
     print(f"room loop held up over 1 s: {last['loop_stalls']} times, longest "
           f"{last['longest_stall_s']} s")
-    line = verdict(lines)
+    line, ok = verdict(lines)
     print(line, flush=True)
-    return 0 if line.endswith("PASS") else 1
+    return 0 if ok else 1
 
 
 class ThreadRunner:
