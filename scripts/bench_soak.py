@@ -16,7 +16,8 @@ caches and pools warm) and after the last talk. Targets: memory at most 1.1× th
 baseline; threads, open files and tasks flat (at most the baseline plus a margin of
 10 %, at least 2, for what is in flight at the moment of reading). The room loop's
 hold-ups (over 1 s) are printed beside. A soak has no alternating baseline: its
-baseline is the same process, earlier. The last line is the verdict (exit code 1 if it
+baseline is the same process, earlier. A soak that stops (a screen that does not follow)
+fails on the talks completed. The last line is the verdict (exit code 1 if it
 fails).
 """
 
@@ -202,8 +203,15 @@ async def bench(talks: int, baseline_at: int) -> int:
                         "/tmp/soak-kiosk.png, the room's log /tmp/soak-room.log)") from None
             started = time.monotonic()
             at: dict[int, dict] = {}
+            done = 0
             for n in range(1, talks + 1):
-                await talk(room, shows, cookie, n)
+                try:
+                    await talk(room, shows, cookie, n)
+                except SystemExit as stopped:  # the soak ends here; the verdict says so
+                    print(f"talk {n}: {stopped}", flush=True)
+                    at[talks] = room.health()["process"]
+                    break
+                done = n
                 if n in (baseline_at, talks):
                     await asyncio.sleep(3)  # closes and sessions settle as between two talks
                     at[n] = room.health()["process"]
@@ -215,17 +223,22 @@ async def bench(talks: int, baseline_at: int) -> int:
         finally:
             await room.stop()
             await run(pw.stop)
-    base, last = at[baseline_at], at[talks]
-    lines = []
+    base, last = at.get(baseline_at), at[talks]
+    lines = [(f"talks completed: {done} vs {talks} = {done / talks:.2f}x (target 1.00x)",
+              talks / max(done, 1), done == talks)]
+    if base is None:  # stopped before the baseline: nothing to compare
+        line, _ = verdict(lines)
+        print(line, flush=True)
+        return 1
     ratio = last["rss_kb"] / base["rss_kb"]
-    lines.append((f"resident memory after talk {talks}: {last['rss_kb'] / 1024:.1f} MB vs "
+    lines.append((f"resident memory after talk {done}: {last['rss_kb'] / 1024:.1f} MB vs "
                   f"after talk {baseline_at} {base['rss_kb'] / 1024:.1f} MB = {ratio:.2f}x "
                   f"(target ≤ {MEMORY_RATIO}x)", ratio / MEMORY_RATIO, ratio <= MEMORY_RATIO))
     for key, what in (("threads", "threads"), ("open_files", "open files"),
                       ("tasks", "asyncio tasks")):
         limit = base[key] + max(2, round(base[key] * 0.1))
         ratio = last[key] / base[key]
-        lines.append((f"{what} after talk {talks}: {last[key]} vs after talk {baseline_at} "
+        lines.append((f"{what} after talk {done}: {last[key]} vs after talk {baseline_at} "
                       f"{base[key]} = {ratio:.2f}x (target flat: ≤ {limit})",
                       last[key] / limit, last[key] <= limit))
     print(f"room loop held up over 1 s: {last['loop_stalls']} times, longest "
