@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # Debian's chromium for the browser tests; DejaVu Sans for the summary PDF (German,
 # Turkish, Cyrillic and Arabic glyphs); for the field networks (tests/fieldnet.py):
 # iproute2 (namespaces), nftables (NAT and firewalls), nginx (the agency's TLS proxy),
-# coturn (TURN), libnss3-tools (Chromium trusts the test CA), curl.
+# coturn (TURN), libnss3-tools (Chromium trusts the test CA), curl; slapd and ldap-utils
+# (the agency's directory for staff sign-in, tests/ldapserver.py).
 missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing="$missing fonts-dejavu-core"
@@ -18,6 +19,8 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$missing nginx
 command -v turnserver >/dev/null || missing="$missing coturn"
 command -v certutil >/dev/null || missing="$missing libnss3-tools"
 command -v curl >/dev/null || missing="$missing curl"
+[ -x /usr/sbin/slapd ] || missing="$missing slapd"
+command -v ldapadd >/dev/null || missing="$missing ldap-utils"
 if [ -n "$missing" ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -q
