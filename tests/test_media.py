@@ -14,6 +14,7 @@ from conftest import until
 
 import kiosk.media.engine as engine_module
 from kiosk.media import PatternTrack, ToneTrack
+from kiosk.media.loop import call_on
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict, str]:
@@ -241,8 +242,9 @@ async def test_a_peer_connection_that_will_not_close_does_not_hold_the_room(talk
         await asyncio.to_thread(room.call, engine.close(), 20)  # what the room's stop does
         await until(lambda: cancelled == [True])
     finally:
-        await asyncio.to_thread(room.call, drop_left_over(), 20)
-        await asyncio.to_thread(room.call, close(), 20)
+        # on the engine's own loop, as everything of its peer connections
+        await asyncio.wait_for(call_on(engine.loop, drop_left_over()), 20)
+        await asyncio.wait_for(call_on(engine.loop, close()), 20)
         await partner.close()
 
 

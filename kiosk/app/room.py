@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import secrets
@@ -69,6 +70,8 @@ class Room:
         self.ready = False
         #: Logs where the room's loop is held up when it is (see :mod:`kiosk.app.stalls`).
         self.loop_watch = LoopWatch(f"room {config.room_id}")
+        self.media_watch = LoopWatch(f"room {config.room_id} media")
+        self.media_loop: Any = None
 
     @property
     def endpoints(self) -> tuple[str, str]:
@@ -133,7 +136,13 @@ class Room:
             self.link.mail_ready = cfg.mail.ready
             self.link.cookie_secret = cookie_secret(cfg.data_dir)
             await self.link.start()
+            if cfg.staff_directory is not None:  # the agency's directory signs staff in
+                from kiosk.access.ldap import StaffDirectory
+
+                self.link.directory = StaffDirectory(cfg.staff_directory)
+                self.link.directory.watch(functools.partial(self.link.send, "admin"))
             from kiosk.media import MediaEngine
+            from kiosk.media.loop import MediaLoop, call_on
             from kiosk.media.signaling import routes
             from kiosk.media.visit_api import routes as visit_api_routes
             from kiosk.visits.page import routes as visit_routes
@@ -144,6 +153,15 @@ class Room:
                                       microphone=cfg.microphone,
                                       microphone_format=cfg.microphone_format,
                                       camera_watch=cfg.camera_watch, turn=cfg.turn)
+            # Peer connections on a loop of their own: a page build on this loop must
+            # not delay their packets (kiosk/media/loop.py says why).
+            self.media_loop = MediaLoop(f"room {cfg.room_id} media")
+            self.media_loop.start()
+            self.engine.loop = self.media_loop.loop
+
+            async def watch_media_loop() -> None:
+                self.media_watch.start()
+            await call_on(self.engine.loop, watch_media_loop())
             await self.engine.start()
             limit = visit_limit()  # wrong visit links, on the pages and the client's API
             self.port = cfg.http_port or free_port(cfg.http_address)
@@ -367,7 +385,9 @@ class Room:
         body = health_of(self.link, self.started)
         if not self.ready:
             body["status"] = "starting"
-        body["media"] = {"peers": self.engine.peer_count, "partners": self.engine.counters()}
+        body["media"] = {"peers": self.engine.peer_count, "partners": self.engine.counters(),
+                         "loop_stalls": self.media_watch.stalls,
+                         "longest_stall_s": round(self.media_watch.longest, 3)}
         body["process"] = process_facts(self.loop_watch)
         return body
 
@@ -389,8 +409,14 @@ class Room:
             bot.cancel()
         if self.engine is not None:
             await self.engine.close()
+        if self.media_loop is not None:
+            self.media_watch.stop()
+            self.media_loop.stop()
+            self.media_loop = None
         if self.site_link is not None:
             await self.site_link.close()
+        if self.link is not None and self.link.directory is not None:
+            await self.link.directory.close()
         if self.link is not None:
             await self.link.close()
         if self._purging is not None:

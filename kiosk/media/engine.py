@@ -28,6 +28,7 @@ from aiortc.contrib.media import MediaRelay
 from kiosk.exceptions import BusError, KioskError
 from kiosk.media import relay
 from kiosk.media.gate import BothGates, Gate, GatedTrack
+from kiosk.media.loop import LinkOn, call_on, on_own_loop
 from kiosk.media.quality import Sample, measure
 from kiosk.media.source import RoomMedia, open_room_media
 from kiosk.media.turn import (
@@ -63,6 +64,13 @@ ENDINGS = {
 #: What a refused token means for the WHIP client.
 TOKEN_STATUS = {"token_unknown": 401, "token_expired": 410, "token_revoked": 403,
                 "token_used": 409, "schema": 401, "phase": 409, "state": 409}
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class SignalingError(KioskError):
@@ -103,6 +111,10 @@ class MediaEngine:
                  microphone_format: str = "alsa", camera_watch: bool = True,
                  turn: TurnConfig | None = None) -> None:
         self.link = link
+        #: The loop the engine's peer connections run on (see kiosk/media/loop.py);
+        #: None: the loop of whoever starts it.
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.bus: LinkOn | RoomLink = link  # the link, reached from the engine's loop
         self.camera_watch = camera_watch
         self.label = label
         # Explicit ICE servers (none by default): aiortc would otherwise ask a public
@@ -136,31 +148,48 @@ class MediaEngine:
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self, quality_every: float = 2.0) -> None:
+        """Start on :attr:`loop` (or the caller's); the room link stays on the caller's."""
+        here = asyncio.get_running_loop()
+        if self.loop is not None and self.loop is not here:
+            self.bus = LinkOn(self.link, here)
+        await call_on(self.loop, self._start(quality_every))
+        self._watcher = self.link.state.param.watch(
+            self._state_changed, ["partners", "privacy", "phase", "camera_on", "mic_on",
+                                  "screens"])
+        self._state_changed()
+
+    async def _start(self, quality_every: float) -> None:
         relay.check()  # aiortc's private names, or a clear error instead of silent decoding
         if self.turn is not None:
             log.info("TURN: %s", room_choice_reason(self.turn))
         self.media = open_room_media(self.label, self.camera, self.microphone,
                                      self.microphone_format)
         self._quality = asyncio.ensure_future(self._watch_quality(quality_every))
-        self.watchdog = CameraWatch(self.link, self.media.video, self.relay,
+        self.watchdog = CameraWatch(self.bus, self.media.video, self.relay,
                                     label=self.camera or "Testbild (synthetisch)",
                                     count=self.camera_watch)
         self.watchdog.start()
-        self._watcher = self.link.state.param.watch(
-            self._update_gates, ["partners", "privacy", "phase", "camera_on", "mic_on",
-                                 "screens"])
-        self._update_gates()
+
+    def _state_changed(self, *events) -> None:
+        """The mirrored room state changed (on the link's loop): gates follow, on ours."""
+        if self.loop is None or self.loop is _running_loop():
+            self._update_gates(*events)
+        else:
+            self.loop.call_soon_threadsafe(self._update_gates, *events)
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self.link.state.param.unwatch(self._watcher)
+            self._watcher = None
+        await call_on(self.loop, self._close())
+
+    async def _close(self) -> None:
         if self._quality is not None:
             self._quality.cancel()
             self._quality = None
         if self.watchdog is not None:
             await self.watchdog.stop()
             self.watchdog = None
-        if self._watcher is not None:
-            self.link.state.param.unwatch(self._watcher)
-            self._watcher = None
         for resource in list(self.calls):
             await self.hang_up(resource, report=False)
         if self._closing:  # closes still under way get a last moment; the rest is dropped
@@ -207,7 +236,7 @@ class MediaEngine:
             was = gate.open
             gate.open = partner in allowed and not state.privacy and talking
             if gate.open and not was:  # the display needs a keyframe to start from
-                for call in self.calls.values():
+                for call in list(self.calls.values()):
                     if call.kind in ("partner", "screen") and call.partner == partner:
                         with contextlib.suppress(RuntimeError):
                             self._keyframe_soon(call)
@@ -238,7 +267,7 @@ class MediaEngine:
             title, text = ENDINGS[why]
             return {"state": why, "title": title, "text": text}
         screen = "on" if any(c.kind == "screen" and c.owner == resource
-                             for c in self.calls.values()) else "off"
+                             for c in list(self.calls.values())) else "off"
         if call.gate.open:
             return {"state": "in_call", "others": self.others(call), "screen": screen}
         partner = next((p for p in self.link.state.partners if p.id == call.partner), None)
@@ -301,13 +330,14 @@ class MediaEngine:
         await pc.setLocalDescription(answer)
         return pc.localDescription.sdp
 
+    @on_own_loop
     async def join(self, token: str, offer: str, claim: str = "invite.claim") -> tuple[str, str]:
         """WHIP: a partner's page (or any WHIP client) joins with an invitation's token,
         or an admitted remote client with their visit link (``claim="visit.claim"``);
         returns (resource, answer)."""
         await self._try_offer(offer)  # the offer must be usable before the link is used up
         try:
-            reply = await self.link.send("media", claim, token=token)
+            reply = await self.bus.send("media", claim, token=token)
         except BusError:
             raise SignalingError(503, "The room is not reachable right now.") from None
         if not reply.ok:
@@ -322,6 +352,7 @@ class MediaEngine:
         self.calls[resource] = call
         return resource, await self._connect(resource, call, offer)
 
+    @on_own_loop
     async def rejoin(self, resource: str, offer: str) -> str:
         """A partner's page comes back after a dropped network: a new peer connection
         for the same call, without a new link or a new admission."""
@@ -434,7 +465,7 @@ class MediaEngine:
         a remote client sees the partners, a partner the remote client and the others."""
         names = {p.id: p for p in self.link.state.partners}
         out = []
-        for c in self.calls.values():
+        for c in list(self.calls.values()):
             p = names.get(c.partner)
             if (c.kind in ("partner", "screen") and c is not viewer
                     and c.partner != viewer.partner and c.incoming and c.gate.open
@@ -443,13 +474,14 @@ class MediaEngine:
                             "screen": c.kind == "screen"})
         return out
 
+    @on_own_loop
     async def watch(self, partner: int, offer: str, viewer: str | None = None,
                     screen: bool = False) -> tuple[str, str]:
         """WHEP: the display pulls one partner's picture and sound (or, with ``screen``,
         their shared screen) through the gate; or, with ``viewer`` (a participant's
         resource), that participant's page pulls another participant, through both gates."""
         kind = "screen" if screen else "partner"
-        source = next((c for c in self.calls.values()
+        source = next((c for c in list(self.calls.values())
                        if c.kind == kind and c.partner == partner), None)
         if source is None or not source.incoming:
             what = "shares no screen" if screen else "has no media yet"
@@ -496,6 +528,7 @@ class MediaEngine:
         for delay in (0.2, 1.0):
             loop.call_later(delay, relay.request_keyframe, call.video_receiver)
 
+    @on_own_loop
     async def share(self, resource: str, offer: str) -> tuple[str, str]:
         """A participant's page shares a screen: a send-only connection of its own beside
         their call, relayed like their camera, behind the same gate; returns (resource,
@@ -533,7 +566,7 @@ class MediaEngine:
 
     async def _report_screen(self, partner: int, on: bool) -> None:
         try:
-            reply = await self.link.send("media", "partner.screen", partner=partner, on=on)
+            reply = await self.bus.send("media", "partner.screen", partner=partner, on=on)
         except BusError:
             log.warning("could not tell the room that partner %s's screen is %s", partner,
                         "shared" if on else "gone")
@@ -541,6 +574,7 @@ class MediaEngine:
         if not reply.ok and on:
             log.info("the room refused partner %s's screen: %s", partner, reply.error)
 
+    @on_own_loop
     async def self_view(self, offer: str) -> tuple[str, str]:
         """WHEP: the display's small self-view, the room's camera as partners get it."""
         assert self.media is not None
@@ -555,6 +589,7 @@ class MediaEngine:
         self.calls[resource] = call
         return resource, await self._answer(pc)
 
+    @on_own_loop
     async def hang_up(self, resource: str, *, report: bool = True) -> bool:
         """Close one peer connection (DELETE on its resource, or a hang-up)."""
         call = self.calls.pop(resource, None)
@@ -597,19 +632,19 @@ class MediaEngine:
                     continue
                 if quality is not None:
                     with contextlib.suppress(BusError):
-                        await self.link.send("media", "partner.quality",
+                        await self.bus.send("media", "partner.quality",
                                              partner=call.partner, **quality)
             for resource in set(samples) - set(self.calls):
                 del samples[resource]
 
     async def _report(self, partner: int, state: str) -> None:
         with contextlib.suppress(BusError):
-            await self.link.send("media", "partner.state", partner=partner, state=state)
+            await self.bus.send("media", "partner.state", partner=partner, state=state)
 
     def counters(self) -> dict[int, dict[str, int]]:
         """Per partner: frames received from them, and frames sent on to the display."""
         out: dict[int, dict[str, int]] = {}
-        for call in self.calls.values():
+        for call in list(self.calls.values()):
             if call.kind == "self":
                 continue
             entry = out.setdefault(call.partner, {"received": 0, "to_display": 0,
