@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import urllib.error
 import urllib.request
 
@@ -246,6 +247,41 @@ async def test_a_peer_connection_that_will_not_close_does_not_hold_the_room(talk
         await asyncio.wait_for(call_on(engine.loop, drop_left_over()), 20)
         await asyncio.wait_for(call_on(engine.loop, close()), 20)
         await partner.close()
+
+
+def open_sockets() -> int:
+    """Sockets this process holds (the room runs in it, beside the test's peers)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+async def test_a_pull_that_ends_while_it_gathers_leaves_no_socket_open(talk):
+    """A display's pull that ends (the partner leaves, the talk ends, the room stops)
+    while it is still gathering its candidates: its close waits for the gathering, else
+    aioice opens its sockets after the close and they stay open for the room's life (the
+    soak's open files grew by one every two talks)."""
+    room, engine = talk, talk.room.engine
+    partner_id, partner, _ = await joined(room)
+    before = open_sockets()
+    for _ in range(3):
+        display = Peer(None)
+        offer = await display.offer()
+
+        async def end_while_gathering(offer: str) -> None:
+            pulling = asyncio.ensure_future(engine.watch(partner_id, offer))
+            while not engine._gathering:  # the pull is answering: its sockets are opening
+                await asyncio.sleep(0)
+            pull = next(r for r, c in engine.calls.items() if c.kind == "display")
+            await engine.hang_up(pull)
+            await pulling
+
+        await asyncio.wait_for(call_on(engine.loop, end_while_gathering(offer)), 20)
+        await display.close()
+    await until(lambda: open_sockets() <= before, 10)
+    await partner.close()
 
 
 async def test_a_send_only_whip_client_is_accepted(talk):

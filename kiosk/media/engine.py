@@ -145,6 +145,8 @@ class MediaEngine:
         #: Peer connections being closed (see ``_drop_media``); the engine's close waits
         #: for them up to :data:`CLOSE_WAIT`.
         self._closing: set[asyncio.Task] = set()
+        #: Peer connections gathering candidates for their answer, and when that ends.
+        self._gathering: dict[RTCPeerConnection, asyncio.Future] = {}
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self, quality_every: float = 2.0) -> None:
@@ -326,9 +328,26 @@ class MediaEngine:
         await probe.close()
 
     async def _answer(self, pc: RTCPeerConnection) -> str:
-        answer = await pc.createAnswer()
-        await pc.setLocalDescription(answer)
+        """Answer (gathering candidates); a close in the meantime waits for the end."""
+        done = asyncio.get_running_loop().create_future()
+        self._gathering[pc] = done
+        try:
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        finally:
+            del self._gathering[pc]
+            done.set_result(None)
         return pc.localDescription.sdp
+
+    async def _close_pc(self, pc: RTCPeerConnection) -> None:
+        """Close a peer connection, after the gathering of its answer if one is under way:
+        aioice adds the sockets it is opening after a close has cleared them, and they
+        stay open for the process's life (two per connection: /healthz's open files grew
+        by about one every two talks)."""
+        gathering = self._gathering.get(pc)
+        if gathering is not None:
+            await asyncio.wait({gathering}, timeout=CLOSE_WAIT)
+        await pc.close()
 
     @on_own_loop
     async def join(self, token: str, offer: str, claim: str = "invite.claim") -> tuple[str, str]:
@@ -429,7 +448,7 @@ class MediaEngine:
         # for the cancelled close to end, and aioice's close swallows the cancellation
         # (it awaits its own cancelled consent task) and then waits out the retries of a
         # TURN refresh to a relay that may be gone: a room's stop hung for a minute.
-        closing = asyncio.ensure_future(call.pc.close())
+        closing = asyncio.ensure_future(self._close_pc(call.pc))
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
         done, _ = await asyncio.wait({closing}, timeout=CLOSE_WAIT)
