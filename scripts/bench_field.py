@@ -310,6 +310,7 @@ def measure(room: ThreadedRoom, page, sender, which: str, seconds: float) -> dic
     s0, o0 = page.evaluate(STATS), sender.evaluate(SENDER, which)
     page.evaluate(RECORD)
     lag = asyncio.run_coroutine_threadsafe(loop_lag(seconds), room.loop)
+    media_lag = asyncio.run_coroutine_threadsafe(loop_lag(seconds), room.room.engine.loop)
     time.sleep(seconds)
     rec, s1, o1 = page.evaluate(READ), page.evaluate(STATS), sender.evaluate(SENDER, which)
     frozen, fps, freezes = frozen_fps(rec)
@@ -318,7 +319,8 @@ def measure(room: ThreadedRoom, page, sender, which: str, seconds: float) -> dic
     return {"frozen": frozen, "fps": fps, "freezes": freezes, "seconds": span,
             "stats_frozen": s1["frozen"] - s0["frozen"], "stats_freezes": s1["freezes"]
             - s0["freezes"], "stats_fps": (s1["decoded"] - s0["decoded"]) / span,
-            "got": f"{s1['codec']} {s1['size']}", "lag": lag.result(10), "sender": o1 | {
+            "got": f"{s1['codec']} {s1['size']}", "lag": lag.result(10),
+            "media_lag": media_lag.result(10), "sender": o1 | {
                 "plis": o1["plis"] - o0["plis"], "nacks": o1["nacks"] - o0["nacks"],
                 "bw_limited": limits.get("bandwidth", 0) / max(sum(limits.values()), 1e-9)}}
 
@@ -466,9 +468,9 @@ class HeldUp(logging.Handler):
 
     def summary(self) -> str:
         if not self.took:
-            return f"room loop held up > {STALL_S * 1000:.0f} ms: never"
+            return f"room or media loop held up > {STALL_S * 1000:.0f} ms: never"
         top = "\n".join(f"    {n}× {where}" for where, n in self.where.most_common(5))
-        return (f"room loop held up > {STALL_S * 1000:.0f} ms: {len(self.took)} times, "
+        return (f"room or media loop held up > {STALL_S * 1000:.0f} ms: {len(self.took)} times, "
                 f"{sum(self.took):.1f} s in all, longest {max(self.took):.2f} s; most often "
                 f"in:\n{top}")
 
@@ -494,6 +496,8 @@ def bench(runs: int, blocks: int, warmup: float, seconds: float) -> int:
                 trusted_proxies=("127.0.0.1",), turn=turn))
             watch = room.room.loop_watch  # every hold-up the bench should explain
             watch.after, watch.every = STALL_S, STALL_S / 5
+            media = room.room.media_watch  # and of the media loop (kiosk/media/loop.py)
+            media.after, media.every = STALL_S, STALL_S / 5
             logging.getLogger("kiosk.app.stalls").addHandler(held)
             room.start()
             b = None
@@ -526,8 +530,9 @@ def bench(runs: int, blocks: int, warmup: float, seconds: float) -> int:
                               f"{'':19}sender {o['path']}: {o['size']} {o['fps']:.0f} fps, "
                               f"BWE {o['bwe']:.0f} kbit/s, target {o['target']:.0f} kbit/s, "
                               f"bandwidth-limited {o['bw_limited']:.0%}, RTT {o['rtt']:.0f} "
-                              f"ms, PLIs {o['plis']}, NACKs {o['nacks']}; room loop late "
-                              f"{r['lag']:.0f} ms (p95)", flush=True)
+                              f"ms, PLIs {o['plis']}, NACKs {o['nacks']}; late (p95): room "
+                              f"loop {r['lag']:.0f} ms, media loop {r['media_lag']:.0f} ms",
+                              flush=True)
                 counts = json.loads(log.read_text().strip().splitlines()[-1])
             finally:
                 for browser in b.browsers.values() if b else ():

@@ -9,6 +9,7 @@ from importlib.metadata import version
 import pytest
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import rtcrtpreceiver as receiver_module
+from aiortc.codecs import h264, opus, vpx
 from aiortc.codecs.vpx import Vp8Decoder
 from aiortc.jitterbuffer import JitterBuffer
 from bokeh.server.views.ws import WSHandler as BokehWSHandler
@@ -17,7 +18,7 @@ from media_calls import Display, TimedBot, command, consent
 
 from kiosk.app import server
 from kiosk.exceptions import DependencyError
-from kiosk.media import relay
+from kiosk.media import rates, relay
 
 
 def test_the_installed_versions_pass_the_guard(monkeypatch):
@@ -30,6 +31,24 @@ def test_the_installed_versions_pass_the_guard(monkeypatch):
     server._use_nodelay_websocket()
     relay.check()
     server.check()
+
+
+def test_the_room_sends_a_partner_no_more_than_their_estimate(monkeypatch):
+    """The room's encoders follow a partner's estimate down to a browser's floor, and
+    speak at a browser's rate for voice (kiosk/media/rates.py says why)."""
+    for module in (vpx, h264):
+        monkeypatch.setattr(module, "MIN_BITRATE", module.MIN_BITRATE)
+    monkeypatch.setattr(opus.OpusEncoder, "__init__", opus.OpusEncoder.__init__)
+    monkeypatch.setattr(rates, "_installed", False)
+    assert opus.OpusEncoder().codec.bit_rate == 96_000  # aiortc's own
+    rates.install()
+    for encoder in (vpx.Vp8Encoder(), h264.H264Encoder()):
+        encoder.target_bitrate = 40_000  # a REMB from a partner on a poor link
+        assert encoder.target_bitrate == 40_000
+        encoder.target_bitrate = 1_000
+        assert encoder.target_bitrate == rates.VIDEO_FLOOR
+    assert opus.OpusEncoder().codec.bit_rate == rates.SPEECH_RATE
+    relay.check()
 
 
 async def _handle_rtp_packet(self, packet, arrival_time_ms) -> None:
@@ -51,6 +70,10 @@ AIORTC_BREAKS = {
         lambda mp: mp.setattr(RTCRtpTransceiver, "__init__", lambda self, *a, **k: None),
     "JitterBuffer._remove_frame, JitterBuffer.remove":
         lambda mp: mp.delattr(JitterBuffer, "_remove_frame"),
+    "aiortc.codecs.vpx.MIN_BITRATE":  # a floor read elsewhere than target_bitrate
+        lambda mp: mp.delattr(vpx, "MIN_BITRATE"),
+    "aiortc.codecs.opus.OpusEncoder.codec":
+        lambda mp: mp.setattr(opus.OpusEncoder, "__init__", lambda self: None),
     "JitterBuffer._packets, _origin, _capacity":
         lambda mp: mp.setattr(JitterBuffer, "__init__",
                               lambda self, capacity, prefetch=0, is_video=False: None),

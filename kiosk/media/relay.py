@@ -39,6 +39,7 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 
 from kiosk.exceptions import DependencyError
+from kiosk.media import rates
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
 _PASSTHROUGH: weakref.WeakSet = weakref.WeakSet()
@@ -244,5 +245,6 @@ def _holds(test: Callable[[], bool]) -> bool:
 def check() -> None:
     """Raise :class:`DependencyError` unless aiortc has every private name the relay uses."""
     problems = [("aiortc", name, need) for name, need, test in _NEEDS if not _holds(test)]
+    problems += [("aiortc", name, need) for name, need, holds in rates.needs() if not holds]
     if problems:
         raise DependencyError(problems)

@@ -50,17 +50,24 @@ class PatternTrack(VideoStreamTrack):
 
     async def recv(self) -> av.VideoFrame:
         pts, time_base = await self.next_timestamp()
+        # Drawn in a worker thread: the loop that runs the peer connections stays free
+        # for their packets (a frame takes milliseconds, thirty times a second).
+        frame = await asyncio.to_thread(self._draw, self.frames)
+        frame.pts, frame.time_base = pts, time_base
+        self.frames += 1
+        return frame
+
+    def _draw(self, n: int) -> av.VideoFrame:
+        """Frame ``n``, in the encoders' format (yuv420p)."""
         image = self._base.copy()
         draw = ImageDraw.Draw(image)
         draw.text((self.width // 20, int(self.height * 0.8)), time.strftime("%H:%M:%S"),
                   fill=(255, 255, 255), font=self._font)
-        x = (self.frames * 8) % self.width
+        x = (n * 8) % self.width
         draw.rectangle([x, int(self.height * 0.6) - 12, x + 24, int(self.height * 0.6)],
                        fill=(0, 0, 0))
-        frame = av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24")
-        frame.pts, frame.time_base = pts, time_base
-        self.frames += 1
-        return frame
+        return av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24").reformat(
+            format="yuv420p")
 
 
 class ToneTrack(MediaStreamTrack):
@@ -108,8 +115,8 @@ class Yuv420Track(MediaStreamTrack):
 
     async def recv(self) -> av.VideoFrame:
         frame = await self._source.recv()
-        if frame.format.name != "yuv420p":
-            converted = frame.reformat(format="yuv420p")
+        if frame.format.name != "yuv420p":  # in a worker thread, as PatternTrack draws
+            converted = await asyncio.to_thread(frame.reformat, format="yuv420p")
             converted.pts, converted.time_base = frame.pts, frame.time_base
             frame = converted
         return frame
