@@ -26,6 +26,15 @@ names only what differs, in the sections ``[room]``, ``[http]`` and ``[bus]``::
     secret = "..."         # coturn's static-auth-secret (use-auth-secret)
     ttl = 14400            # seconds a credential holds: a call plus the reconnect grace
 
+    [staff.directory]      # staff sign in with the agency's directory (see README)
+    url = "ldaps://dc1.agentur.example"
+    bind_dn = "CN=svc-kiosk,OU=Dienstkonten,DC=agentur,DC=example"
+    bind_password_file = "/etc/kiosk/ldap.secret"
+    user_base = "OU=Mitarbeitende,DC=agentur,DC=example"
+    user_filter = "(&(objectClass=user)(sAMAccountName={name}))"
+    [staff.directory.groups]
+    counsellor = "CN=Kiosk-Beratung,OU=Gruppen,DC=agentur,DC=example"
+
     [retention]            # days; these are the defaults
     notes_days = 0         # notes, next steps: erased when the client has left
     sessions_days = 90     # partner names, invitations, consent log, exact times
@@ -77,6 +86,7 @@ _FILE_KEYS = {
     ("retention", "notes_days"): "retention_notes_days",
     ("retention", "sessions_days"): "retention_sessions_days",
     ("retention", "evaluation_days"): "retention_evaluation_days",
+    ("staff", "directory"): "staff_directory",
 }
 
 
@@ -184,6 +194,9 @@ class RoomConfig:
     invitations, consent log rows, exact times); then only anonymous facts remain."""
     retention_evaluation_days: int = 0
     """Days the anonymous survey answers and session facts stay; 0: kept without limit."""
+    staff_directory: Any = None
+    """The agency's LDAP directory, in which staff sign in (``[staff.directory]``, a
+    :class:`kiosk.access.ldap.DirectoryConfig`); none: the room's own accounts only."""
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -198,6 +211,11 @@ class RoomConfig:
             self.turn = TurnConfig.from_mapping(self.turn)
         elif self.turn is not None and not isinstance(self.turn, TurnConfig):
             raise ConfigError("[media.turn] must be a section like [media.turn]")
+        if self.staff_directory is not None:
+            from kiosk.access.ldap import DirectoryConfig
+
+            if not isinstance(self.staff_directory, DirectoryConfig):
+                self.staff_directory = DirectoryConfig.from_mapping(self.staff_directory)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}", self.room_id):
             raise ConfigError(f"room id {self.room_id!r} may hold only letters, digits and dashes")
         if bool(self.site_router) != bool(self.site_pub):

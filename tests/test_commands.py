@@ -55,6 +55,7 @@ VALID_ARGS = {
     "staff.password": {"name": "frau-berg", "password": "noch ein Passwort"},
     "staff.list": {},
     "staff.signin": {"name": "frau-berg", "password": "ihr Passwort 1"},
+    "staff.directory": {"name": "anna.berger", "role": "counsellor"},
     "staff.verify": {"token": "set by room_in"},
     "staff.signout": {"token": "set by room_in"},
     "appointment.create": {"at": SOON, "email": "a@example.org"},
@@ -76,8 +77,8 @@ LATER = {"invite.claim": ("token", "test_token"), "invite.check": ("token", "tes
          "visit.claim": ("token", "test_visit"), "visit.survey": ("token", "test_visit")}
 #: Accepted without publishing: nothing the screens show changes.
 READ_ONLY = {"ping", "tablet.verify", "retention.purge", "staff.add", "staff.remove",
-             "staff.password", "staff.list", "staff.signin", "staff.verify", "staff.signout",
-             "visit.check", "visit.wait", "invite.check"}
+             "staff.password", "staff.list", "staff.signin", "staff.directory", "staff.verify",
+             "staff.signout", "visit.check", "visit.wait", "invite.check"}
 #: Allowed, but in this table's rooms refused for the state they find: nobody has been
 #: admitted for the link to be claimed, nor talked for a survey (tests/test_visit.py), nor
 #: shares a screen to be stopped (tests/test_call_ends.py).

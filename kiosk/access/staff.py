@@ -6,6 +6,12 @@ hashes (stdlib ``hashlib.scrypt``; a random salt each), sign-in sessions only
 as SHA-256 hashes of 256-bit tokens that expire after :data:`SESSION_HOURS`.
 Neither ever goes on the bus's update stream: replies carry what the page
 server needs, to the page server alone.
+
+With the agency's directory (``[staff.directory]``, kiosk/access/ldap.py) a name
+that is no local account goes to the directory, which the page server asks;
+it then opens the sign-in here with ``staff.directory``. Such an account is
+kept with :data:`DIRECTORY` in place of a hash (no password is kept at all);
+local accounts take precedence and stay as the fallback.
 """
 
 from __future__ import annotations
@@ -45,6 +51,20 @@ SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
 #: The accounts of a demo room (kiosk demo): name -> role.
 DEMO_ACCOUNTS = {"beratung": "counsellor", "haustechnik": "admin", "auswertung": "evaluator"}
 SIGNIN_FAILED = "Name oder Passwort stimmt nicht."
+#: ``password_hash`` of an account of the agency's directory: its password is the
+#: directory's business, and this is no scrypt hash, so no password ever matches it.
+DIRECTORY = "directory"
+#: Longest name of a directory account (AD's user principal names run long).
+DIRECTORY_NAME_MAX = 64
+
+
+def directory_name(name: str, value: Any) -> str:
+    """A directory account's name: letters (any script), digits, ``-_.@``; lower case."""
+    value = text(DIRECTORY_NAME_MAX, min_len=2)(name, value).lower()
+    if not all(c.isalnum() or c in "-_.@" for c in value):
+        raise CommandError("schema", f"'{name}' may hold only letters, digits, '-', '_', '.' "
+                                     "and '@'")
+    return value
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -112,12 +132,15 @@ class StaffCommands(Feature):
               name=Arg(account_name), role=Arg(choice(*STAFF_ROLES)),
               password=Arg(password(MIN_PASSWORD))),
         spec("staff.remove", ADMIN, ALL_PHASES, "Delete a staff account and end its sign-ins.",
-              name=Arg(account_name)),
+              name=Arg(directory_name)),
         spec("staff.password", ADMIN, ALL_PHASES, "Set an account's password; its sign-ins end.",
-              name=Arg(account_name), password=Arg(password(MIN_PASSWORD))),
+              name=Arg(directory_name), password=Arg(password(MIN_PASSWORD))),
         spec("staff.list", ADMIN, ALL_PHASES, "The staff accounts: names and roles."),
         spec("staff.signin", STAFF, ALL_PHASES, "Check a name and password; open a sign-in.",
-              name=Arg(text(40)), password=Arg(password(1))),
+              name=Arg(text(DIRECTORY_NAME_MAX)), password=Arg(password(1))),
+        spec("staff.directory", ADMIN, ALL_PHASES, "Open a sign-in for an account that the "
+             "agency's directory vouched for (sent by /login, which asked it).",
+             name=Arg(directory_name), role=Arg(choice(*STAFF_ROLES))),
         spec("staff.verify", STAFF, ALL_PHASES, "Whose sign-in a token is.", token=Arg(text(200))),
         spec("staff.signout", STAFF, ALL_PHASES, "End a sign-in.", token=Arg(text(200))),
     )
@@ -126,7 +149,8 @@ class StaffCommands(Feature):
     def handlers(self) -> dict[str, Handler]:
         return {"staff.add": self._staff_add, "staff.remove": self._staff_remove,
                 "staff.password": self._staff_password, "staff.list": self._staff_list,
-                "staff.signin": self._staff_signin, "staff.verify": self._staff_verify,
+                "staff.signin": self._staff_signin, "staff.directory": self._staff_directory,
+                "staff.verify": self._staff_verify,
                 "staff.signout": self._staff_signout}
 
     def _account(self, name: str) -> dict[str, Any] | None:
@@ -152,8 +176,12 @@ class StaffCommands(Feature):
 
     def _staff_password(self, args: dict[str, Any]) -> Changes:
         """A new password; every sign-in of that account ends."""
-        if self._account(args["name"]) is None:
+        account = self._account(args["name"])
+        if account is None:
             raise CommandError("state", f"there is no account named {args['name']!r}")
+        if account["password_hash"] == DIRECTORY:
+            raise CommandError("state", f"{args['name']!r} is an account of the agency's "
+                                        "directory: its password is changed there")
         with self.store.transaction() as db:
             db.conn.execute("UPDATE staff SET password_hash = ? WHERE name = ?",
                             [hash_password(args["password"]), args["name"]])
@@ -161,17 +189,50 @@ class StaffCommands(Feature):
         return []
 
     def _staff_list(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
-        accounts = [{"name": r["name"], "role": r["role"], "created_at": r["created_at"]}
+        """Each account: role, ``source`` (local or directory) and open sign-ins."""
+        signins = dict(self.store.db.execute(
+            "SELECT name, count(*) FROM staff_sessions WHERE expires_at > ? GROUP BY name",
+            [now()]).fetchall())
+        accounts = [{"name": r["name"], "role": r["role"], "created_at": r["created_at"],
+                     "source": "directory" if r["password_hash"] == DIRECTORY else "local",
+                     "signins": signins.get(r["name"], 0)}
                     for r in self.store.db["staff"].rows_where(order_by="name")]
         return [], {"accounts": accounts}
 
     def _staff_signin(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        """A local account's sign-in; ``not_local`` when the name is none (the page server
+        then asks the agency's directory, if the room has one)."""
         account = self._account(args["name"].lower())
-        password_matches(args["password"], account["password_hash"] if account else None)
-        token, expires = open_signin(self.store, "staff_sessions", name=account["name"],
-                                     role=account["role"])
-        return [], {"token": token, "name": account["name"], "role": account["role"],
-                    "expires": expires}
+        if account is not None and account["password_hash"] == DIRECTORY:
+            account = None
+        try:
+            password_matches(args["password"], account["password_hash"] if account else None)
+        except CommandError:
+            if account is None:
+                raise CommandError("not_local", SIGNIN_FAILED) from None
+            raise
+        return [], self._open(account["name"], account["role"])
+
+    def _open(self, name: str, role: str) -> dict[str, Any]:
+        token, expires = open_signin(self.store, "staff_sessions", name=name, role=role)
+        return {"token": token, "name": name, "role": role, "expires": expires}
+
+    def _staff_directory(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
+        """A sign-in for a directory account, kept as an account without a password; when
+        the directory now gives another role, the sign-ins in the old one end."""
+        name, role = args["name"], args["role"]
+        account = self._account(name)
+        if account is not None and account["password_hash"] != DIRECTORY:
+            raise CommandError("state", f"{name!r} is a local account of this room: it signs "
+                                        "in with its own password")
+        with self.store.transaction() as db:
+            if account is None:
+                db["staff"].insert({"name": name, "role": role, "password_hash": DIRECTORY,
+                                    "created_at": now()})
+            elif account["role"] != role:
+                db.conn.execute("UPDATE staff SET role = ? WHERE name = ?", [role, name])
+                db.conn.execute("DELETE FROM staff_sessions WHERE name = ?", [name])
+        return [], self._open(name, role)
 
     def _staff_verify(self, args: dict[str, Any]) -> tuple[Changes, dict[str, Any]]:
         """Who a sign-in token belongs to; refused once expired or signed out."""

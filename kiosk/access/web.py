@@ -10,13 +10,23 @@
 The sign-in lives in a signed cookie (Tornado's HMAC with the room's cookie
 secret) around a token that the room controller knows by its hash, so a forged
 cookie fails the signature and an expired or signed-out one the controller.
-Bokeh calls :class:`RoomAuth` for every page, websocket and asset request.
+Bokeh calls :class:`RoomAuth` for every page, websocket and asset request. An
+open staff page is checked again every :data:`PAGE_RECHECK` seconds: once its
+sign-in ended (signed out, account removed, or refused by the agency's
+directory) its websocket closes, and the page stops working.
+
+/login checks a name against the room's own accounts first; a name that is
+none goes to the agency's directory when the room has one (``link.directory``,
+a :class:`kiosk.access.ldap.StaffDirectory`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
+import logging
 import secrets
+import weakref
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -28,9 +38,11 @@ from kiosk.access.pairing_page import CREDENTIAL_DAYS
 from kiosk.access.pairing_page import cookie_name as tablet_cookie
 from kiosk.access.proxies import from_room_pc, secure_cookie
 from kiosk.access.ratelimit import FailureLimit
-from kiosk.access.staff import SESSION_HOURS, STAFF_PAGES
-from kiosk.exceptions import BusError
+from kiosk.access.staff import DIRECTORY_NAME_MAX, SESSION_HOURS, STAFF_PAGES, directory_name
+from kiosk.exceptions import BusError, CommandError
 from kiosk.room.link import RoomLink
+
+log = logging.getLogger(__name__)
 
 #: Pages and who opens them: "device" (the room's own), or a staff page.
 PAGES = {"kiosk": "device", "display": "device", "control": "staff", "admin": "staff",
@@ -38,6 +50,13 @@ PAGES = {"kiosk": "device", "display": "device", "control": "staff", "admin": "s
 HOME = {"counsellor": "/control", "admin": "/admin", "evaluator": "/stats"}
 SECRET_FILE = "cookie.secret"
 TOO_MANY = "Zu viele falsche Versuche. Bitte warten Sie eine Minute."
+SIGNIN_FAILED = "Name oder Passwort stimmt nicht."
+DIRECTORY_DOWN = ("Das Anmeldeverzeichnis der Agentur ist gerade nicht erreichbar, darum geht "
+                  "die Anmeldung mit dem Agentur-Konto im Moment nicht. Bitte versuchen Sie es "
+                  "in einigen Minuten noch einmal. Die Haustechnik kann sich mit einem lokalen "
+                  "Konto des Raums anmelden.")
+#: Seconds between two checks that the sign-in behind an open staff page still holds.
+PAGE_RECHECK = 5.0
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
        "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
        "media-src 'self' blob: mediastream:; connect-src 'self' ws://{host} wss://{host} blob: "
@@ -125,6 +144,10 @@ class RoomAuth(AuthProvider):
 
     def __init__(self, link: RoomLink) -> None:
         self.link = link
+        #: The websockets of open staff pages, rechecked by :meth:`_recheck_pages`.
+        self._pages: weakref.WeakSet = weakref.WeakSet()
+        self._next: asyncio.TimerHandle | None = None
+        self._round: asyncio.Future | None = None
         super().__init__()
 
     @property
@@ -162,7 +185,38 @@ class RoomAuth(AuthProvider):
                    f"Das Konto „{staff['name']}“ darf diese Seite nicht öffnen.",
                    ("/login", "Mit einem anderen Konto anmelden"))
             return None
+        if handler.request.path.endswith("/ws"):
+            self._keep_checking(handler)
         return staff["name"]
+
+    def _keep_checking(self, socket: Any) -> None:
+        self._pages.add(socket)
+        if self._next is None:  # a timer, not a sleeping task: a room that stops drops it
+            self._next = asyncio.get_running_loop().call_later(PAGE_RECHECK, self._recheck)
+
+    def _recheck(self) -> None:
+        self._round = asyncio.ensure_future(self._recheck_pages())
+
+    async def _recheck_pages(self) -> None:
+        """Close the websocket of each open staff page whose sign-in the controller no
+        longer knows; while the controller does not answer, pages stay open."""
+        cookie = staff_cookie(self.link.state.room_id)
+        try:
+            for socket in list(self._pages):
+                if socket.ws_connection is None:  # closed by the browser
+                    self._pages.discard(socket)
+                    continue
+                token = socket.get_signed_cookie(cookie, max_age_days=SESSION_HOURS / 24)
+                reply = await self.link.send("admin", "staff.verify", token=(
+                    token or b"-").decode("ascii", "replace"))
+                if not reply.ok:
+                    self._pages.discard(socket)
+                    socket.close(4001, "the sign-in ended")
+        except BusError:
+            pass  # the next round asks again
+        finally:
+            self._next = asyncio.get_running_loop().call_later(
+                PAGE_RECHECK, self._recheck) if self._pages else None
 
 
 class LoginHandler(tornado.web.RequestHandler):
@@ -187,7 +241,8 @@ class LoginHandler(tornado.web.RequestHandler):
 {alert}
 <form method="post" action="/login?{e(urlencode({"next": target}))}">
 <label for="name">Name</label>
-<input id="name" name="name" value="{e(name)}" required maxlength="40" autocomplete="username"
+<input id="name" name="name" value="{e(name)}" required maxlength="{DIRECTORY_NAME_MAX}"
+ autocomplete="username"
  autocapitalize="none" spellcheck="false">
 <label for="password">Passwort</label>
 <input id="password" name="password" type="password" required maxlength="200"
@@ -200,7 +255,7 @@ class LoginHandler(tornado.web.RequestHandler):
 
     async def post(self) -> None:
         address = self.request.remote_ip or "?"
-        name = self.get_body_argument("name", "").strip()[:40]
+        name = self.get_body_argument("name", "").strip()[:DIRECTORY_NAME_MAX]
         password = self.get_body_argument("password", "")[:200]
         target = local_path(self.get_query_argument("next", ""), "")
         if not same_origin(self.request):
@@ -218,16 +273,52 @@ class LoginHandler(tornado.web.RequestHandler):
             self.set_status(503)
             return self.page(name=name, target=target, error="Der Raum antwortet gerade "
                              "nicht. Bitte gleich noch einmal versuchen.")
+        if not reply.ok and reply.code == "not_local" and self.link.directory is not None:
+            return await self._from_directory(address, name, password, target)
         if not reply.ok:
-            self.limit.failed(address)
-            self.set_status(403)
-            return self.page(name=name, error="Name oder Passwort stimmt nicht.", target=target)
-        self.set_signed_cookie(staff_cookie(self.link.state.room_id), reply.data["token"],
+            return self._failed(address, name, target)
+        self._signed_in(reply.data, target)
+
+    def _failed(self, address: str, name: str, target: str) -> None:
+        self.limit.failed(address)
+        self.set_status(403)
+        self.page(name=name, error=SIGNIN_FAILED, target=target)
+
+    def _signed_in(self, signin: dict[str, Any], target: str) -> None:
+        self.set_signed_cookie(staff_cookie(self.link.state.room_id), signin["token"],
                                expires_days=None, httponly=True, samesite="Strict",
                                secure=secure_cookie(self), path="/")
-        home = HOME[reply.data["role"]]
-        allowed = page_of(urlsplit(target).path) in STAFF_PAGES[reply.data["role"]]
+        home = HOME[signin["role"]]
+        allowed = page_of(urlsplit(target).path) in STAFF_PAGES[signin["role"]]
         self.redirect(target if target and allowed else home, status=303)
+
+    async def _from_directory(self, address: str, name: str, password: str,
+                              target: str) -> None:
+        """No local account of that name: the agency's directory decides (its refusals
+        read like a wrong password and count as failures; its absence does not)."""
+        try:
+            name = directory_name("name", name)
+        except CommandError:  # no possible account name: never sent to the directory
+            return self._failed(address, name, target)
+        outcome = await self.link.directory.sign_in(name, password)
+        if outcome.unavailable:
+            self.set_status(503)
+            return self.page(name=name, error=DIRECTORY_DOWN, target=target)
+        if not outcome.ok:
+            log.info("directory sign-in of %s refused: %s", name, outcome.refused)
+            return self._failed(address, name, target)
+        try:
+            reply = await self.link.send("admin", "staff.directory", name=name,
+                                         role=outcome.role)
+        except BusError:
+            self.set_status(503)
+            return self.page(name=name, target=target, error="Der Raum antwortet gerade "
+                             "nicht. Bitte gleich noch einmal versuchen.")
+        if not reply.ok:
+            log.warning("directory sign-in of %s not opened: %s", name, reply.error)
+            return self._failed(address, name, target)
+        log.info("%s signed in from the directory as %s", name, outcome.role)
+        self._signed_in(reply.data, target)
 
 
 class LogoutHandler(tornado.web.RequestHandler):

@@ -8,14 +8,19 @@ from typing import Any
 
 import click
 
-from kiosk.cli.common import data_dir_option, runtime, send_to_room
+from kiosk.cli.common import data_dir_option, room_config, runtime, send_to_room
 from kiosk.exceptions import BusError, KioskError
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="The room's config, for its [staff.directory] (default: room.toml in the data dir).")
 
 
 # -- staff: accounts that sign in on /control, /admin and /stats -------------------
 @click.group()
 def staff() -> None:
-    """Staff accounts of a running room (passwords are kept only as hashes)."""
+    """Staff accounts of a running room (passwords are kept only as hashes), and the
+    agency's directory, in which staff sign in with their own account."""
 
 
 def _staff(data_dir: Path, name: str, /, **args: Any) -> Any:
@@ -61,11 +66,50 @@ def staff_remove(name: str, data_dir: Path) -> None:
 
 
 @staff.command("list")
+@config_option
 @data_dir_option
-def staff_list(data_dir: Path) -> None:
-    """The accounts and their roles."""
+def staff_list(config_path: str | None, data_dir: Path) -> None:
+    """Where staff sign in, and the accounts: role, local or directory, open sign-ins."""
+    directory = room_config(config_path, data_dir).staff_directory
+    click.echo(f"directory: {directory.describe()}" if directory
+               else "directory: none (the room's own accounts only)")
     for account in _staff(data_dir, "staff.list").data["accounts"]:
-        click.echo(f"{account['name']:<24} {account['role']:<11} since {account['created_at']}")
+        click.echo(f"{account['name']:<24} {account['role']:<11} {account['source']:<10} "
+                   f"{account['signins']} signed in, since {account['created_at']}")
+
+
+@staff.command("check")
+@click.argument("name")
+@click.option("--password", "ask_password", is_flag=True,
+              help="Also try NAME's password (asked for, never shown), as /login would.")
+@config_option
+@data_dir_option
+def staff_check(name: str, ask_password: bool, config_path: str | None,
+                data_dir: Path) -> None:
+    """What the agency's directory says of NAME: the role it gives, or why none; exit 1
+    when none (the room need not run)."""
+    from kiosk.access.ldap import StaffDirectory
+
+    config = room_config(config_path, data_dir).staff_directory
+    if config is None:
+        raise click.ClickException("the room's config has no [staff.directory]")
+    password = click.prompt("Password", hide_input=True) if ask_password else None
+
+    async def ask() -> Any:
+        directory = StaffDirectory(config)
+        try:
+            if password is None:
+                return await directory.look_up(name)
+            return await directory.sign_in(name, password)
+        finally:
+            await directory.close()
+
+    outcome = asyncio.run(ask())
+    if outcome.unavailable:
+        raise click.ClickException(f"the directory cannot be asked: {outcome.unavailable}")
+    if not outcome.ok:
+        raise click.ClickException(f"{name.lower()} may not sign in: {outcome.refused}")
+    click.echo(f"{outcome.name} signs in as {outcome.role} ({outcome.dn})")
 
 
 # -- keys: the bus's CURVE keys ---------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -100,18 +101,47 @@ def devices_scan(as_json: bool, root: str, assignments: tuple[str, ...],
 @data_dir_option
 def devices_check(config_path: str | None, root: str, seconds: float, demo: bool,
                   data_dir: Path) -> None:
-    """Check camera, microphone, displays, bus, TURN (when configured), clock and disk;
-    exit 1 on any failure."""
+    """Check camera, microphone, displays, bus, TURN and the staff directory (when
+    configured), clock and disk; exit 1 on any failure."""
     from kiosk.devices.checks import run_checks
 
     config = room_config(config_path, data_dir)
     if demo:
         config = config.with_(demo=True)
-    results = asyncio.run(run_checks(config, root=Path(root), seconds=seconds))
+
+    async def checks() -> list:
+        results = await run_checks(config, root=Path(root), seconds=seconds)
+        if config.staff_directory is not None:
+            results.append(await check_directory(config.staff_directory))
+        return results
+
+    results = asyncio.run(checks())
     for result in results:
         click.echo(result.line())
     if not all(r.ok for r in results):
         sys.exit(1)
+
+
+async def check_directory(config: Any) -> Any:
+    """The agency's staff directory: reached over TLS, the service account binds, and
+    user_base and the role groups exist (a ``[staff.directory]``, kiosk/access/ldap.py)."""
+    from kiosk.access.ldap import StaffDirectory
+    from kiosk.devices.checks import Check
+
+    directory = StaffDirectory(config)
+    try:
+        outcome = await directory.probe()
+    finally:
+        await directory.close()
+    if outcome.unavailable:
+        return Check("directory", False, outcome.unavailable,
+                     "Staff with directory accounts cannot sign in until this is fixed; the "
+                     "room's local accounts still can. Check [staff.directory] url, ca_file, "
+                     "bind_dn and bind_password_file, and that this PC reaches the server.")
+    if outcome.refused:
+        return Check("directory", False, outcome.refused,
+                     "Check user_base and [staff.directory.groups] against the directory.")
+    return Check("directory", True, outcome.detail)
 
 
 @devices.command("agent")

@@ -51,6 +51,9 @@ class RoomLink:
         #: The site service (partner directory, presence, ringing): a
         #: :class:`~kiosk.site.link.SiteLink`, or None without ``[site]``; set by the room.
         self.site: Any = None
+        #: The agency's staff directory for /login: a
+        #: :class:`~kiosk.access.ldap.StaffDirectory`, or None without ``[staff.directory]``.
+        self.directory: Any = None
         self.mirror = Mirror(self.state, router, pub, context=context, silence=silence, keys=keys)
         self.client = CommandClient(router, context=context, keys=keys)
 
