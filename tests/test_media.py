@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import time
 import urllib.error
 import urllib.request
 
@@ -281,6 +282,37 @@ async def test_a_pull_that_ends_while_it_gathers_leaves_no_socket_open(talk):
         await asyncio.wait_for(call_on(engine.loop, end_while_gathering(offer)), 20)
         await display.close()
     await until(lambda: open_sockets() <= before, 10)
+    await partner.close()
+
+
+def test_a_datagram_is_timed_when_it_arrived_not_when_it_was_read():
+    """kiosk/media/arrival.py: the kernel's receive time, however late the loop reads."""
+    import socket
+
+    from aiortc import clock
+
+    from kiosk.media import arrival
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as room, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as partner:
+        room.bind(("127.0.0.1", 0))
+        partner.sendto(b"\x80", room.getsockname())
+        room.recv(10)
+        arrival.stamp(room.fileno(), b"")  # the first read enables the kernel's stamps
+        for _ in range(3):
+            partner.sendto(b"\x80", room.getsockname())
+            time.sleep(0.3)  # a busy loop reads it late
+            room.recv(10)
+            stamped = arrival.stamp(room.fileno(), b"\x80")
+            assert clock.current_ms() - stamped.at >= 250
+
+
+async def test_a_partners_packets_carry_the_kernels_arrival_time(talk):
+    room, engine = talk, talk.room.engine
+    partner_id, partner, _ = await joined(room)
+    call = next(c for c in list(engine.calls.values()) if c.kind == "partner")
+    connection = call.video_receiver.transport.transport._connection
+    await until(lambda: getattr(connection, "_kiosk_at", None) is not None, 10)
     await partner.close()
 
 

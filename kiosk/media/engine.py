@@ -26,7 +26,7 @@ from aiortc import (
 from aiortc.contrib.media import MediaRelay
 
 from kiosk.exceptions import BusError, KioskError
-from kiosk.media import rates, relay
+from kiosk.media import arrival, rates, relay
 from kiosk.media.gate import BothGates, Gate, GatedTrack
 from kiosk.media.loop import LinkOn, call_on, on_own_loop
 from kiosk.media.quality import Sample, measure
@@ -163,6 +163,7 @@ class MediaEngine:
     async def _start(self, quality_every: float) -> None:
         relay.check()  # aiortc's private names, or a clear error instead of silent decoding
         rates.install()  # no more to a partner than their link carries
+        arrival.install()  # and what it carries, timed by the kernel, not by our loop
         if self.turn is not None:
             log.info("TURN: %s", room_choice_reason(self.turn))
         self.media = open_room_media(self.label, self.camera, self.microphone,

@@ -39,7 +39,7 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 
 from kiosk.exceptions import DependencyError
-from kiosk.media import rates
+from kiosk.media import arrival, rates
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
 _PASSTHROUGH: weakref.WeakSet = weakref.WeakSet()
@@ -149,7 +149,10 @@ def _params(func) -> list[str]:
 
 def _names(code) -> set[str]:
     """Globals and attributes a function's (or code object's) bytecode uses, nested
-    code included: what it calls or sets, whatever its source looks like."""
+    code included: what it calls or sets, whatever its source looks like. A function
+    the kiosk wrapped (kiosk/media/arrival.py) is read as aiortc wrote it."""
+    if inspect.isfunction(code):
+        code = inspect.unwrap(code)
     code = getattr(code, "__code__", code)
     names = set(code.co_names)
     for const in code.co_consts:
@@ -245,6 +248,7 @@ def _holds(test: Callable[[], bool]) -> bool:
 def check() -> None:
     """Raise :class:`DependencyError` unless aiortc has every private name the relay uses."""
     problems = [("aiortc", name, need) for name, need, test in _NEEDS if not _holds(test)]
-    problems += [("aiortc", name, need) for name, need, holds in rates.needs() if not holds]
+    problems += [("aiortc", name, need) for name, need, holds in
+                 (*rates.needs(), *arrival.needs()) if not holds]
     if problems:
         raise DependencyError(problems)
