@@ -535,6 +535,14 @@ class MediaEngine:
                 receiver = source.video_receiver
                 relay.forward_keyframe_requests(sender,
                                                 lambda r=receiver: relay.request_keyframe(r))
+        if source.video_receiver is not None:
+            receiver = source.video_receiver
+
+            @pc.on("connectionstatechange")
+            def on_state() -> None:  # the pull can carry a picture now: start it at once
+                if pc.connectionState == "connected":
+                    relay.request_keyframe(receiver)
+
         self.calls[resource] = call
         answer = await self._answer(pc)
         if seer is not None:
