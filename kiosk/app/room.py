@@ -21,6 +21,7 @@ import zmq.asyncio
 
 from kiosk.access.proxies import trust_proxies
 from kiosk.app.features import RoomController
+from kiosk.app.memory import give_back, worker_pool
 from kiosk.app.stalls import LoopWatch, process_facts
 from kiosk.config import RoomConfig, SiteConfig, forget_runtime, write_runtime
 from kiosk.handout.commands import SummaryCommands
@@ -72,6 +73,8 @@ class Room:
         self.loop_watch = LoopWatch(f"room {config.room_id}")
         self.media_watch = LoopWatch(f"room {config.room_id} media")
         self.media_loop: Any = None
+        self.workers: Any = None
+        self._trims: asyncio.Task | None = None
 
     @property
     def endpoints(self) -> tuple[str, str]:
@@ -91,6 +94,9 @@ class Room:
 
     async def start(self) -> None:
         self.loop_watch.start()
+        self.workers = worker_pool()
+        asyncio.get_running_loop().set_default_executor(self.workers)
+        self._trims = asyncio.create_task(give_back(), name="memory-trim")
         if self.site_config is not None:
             from kiosk.site.service import Site
 
@@ -158,6 +164,7 @@ class Room:
             self.media_loop = MediaLoop(f"room {cfg.room_id} media")
             self.media_loop.start()
             self.engine.loop = self.media_loop.loop
+            self.engine.loop.set_default_executor(self.workers)  # one pool for both loops
 
             async def watch_media_loop() -> None:
                 self.media_watch.start()
@@ -436,4 +443,8 @@ class Room:
         if self._own_context:
             self.context.term()
         forget_runtime(self.config.runtime_path)
+        if self._trims is not None:
+            self._trims.cancel()
+        if self.workers is not None:  # what still runs in it finishes on its own
+            self.workers.shutdown(wait=False)
         self.loop_watch.stop()
