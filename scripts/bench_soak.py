@@ -187,6 +187,21 @@ async def bench(talks: int, baseline_at: int) -> int:
                 pages[name] = await run(context.new_page)
                 await run(pages[name].goto, f"{room.base}/{name}")
             kiosk = pages["kiosk"]
+            started = time.monotonic()
+            events: list[str] = []  # the kiosk page's connection to the room, as it saw it
+
+            def note(what: str) -> None:
+                events.append(f"{time.monotonic() - started:7.1f} s {what}")
+
+            def watch_socket(ws) -> None:
+                note(f"websocket open {ws.url}")
+                ws.on("close", lambda _ws: note(f"websocket closed {ws.url}"))
+                ws.on("socketerror", lambda error: note(f"websocket error {error}"))
+
+            kiosk.on("websocket", watch_socket)
+            kiosk.on("console", lambda msg: note(f"console {msg.type}: {msg.text[:200]}")
+                     if msg.type in ("error", "warning") or "isconnect" in msg.text else None)
+            kiosk.on("crash", lambda _page: note("page crashed"))
 
             async def shows(heading: str) -> None:  # the kiosk shows this screen
                 try:
@@ -197,11 +212,11 @@ async def bench(talks: int, baseline_at: int) -> int:
                     shown = await run(lambda: kiosk.locator("h1").all_inner_texts())
                     health = room.health()
                     shutil.copy(Path(tmp) / "room.log", "/tmp/soak-room.log")
+                    print("the kiosk page's connection:", *events[-20:], sep="\n  ")
                     raise SystemExit(
                         f"/kiosk did not show {heading!r} within 30 s; it shows {shown}; the "
                         f"room: phase {health['phase']}, {health['process']} (screenshot "
                         "/tmp/soak-kiosk.png, the room's log /tmp/soak-room.log)") from None
-            started = time.monotonic()
             at: dict[int, dict] = {}
             done = 0
             for n in range(1, talks + 1):
@@ -218,7 +233,8 @@ async def bench(talks: int, baseline_at: int) -> int:
                     print(f"after talk {n}: {at[n]} ({time.monotonic() - started:.0f} s)",
                           flush=True)
                 elif n % 25 == 0:
-                    print(f"talk {n} ({time.monotonic() - started:.0f} s)", flush=True)
+                    print(f"talk {n} ({time.monotonic() - started:.0f} s): "
+                          f"{room.health()['process']} {fd_kinds(room.proc.pid)}", flush=True)
             await run(browser.close)
         finally:
             await room.stop()
@@ -246,6 +262,20 @@ async def bench(talks: int, baseline_at: int) -> int:
     line, ok = verdict(lines)
     print(line, flush=True)
     return 0 if ok else 1
+
+
+def fd_kinds(pid: int) -> dict[str, int]:
+    """The room process's open files by kind (socket, pipe, anon_inode, file)."""
+    kinds: dict[str, int] = {}
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        kind = target.split(":", 1)[0] if ":" in target and not target.startswith("/") \
+            else "file"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
 
 
 class ThreadRunner:

@@ -245,8 +245,9 @@ def test_several_rooms_ring_at_once_and_a_cancelled_ring_goes_away(net, new_page
     expect(page.locator("#notes")).to_contain_text("Beratungsraum 1 hat den Anruf beendet.")
 
 
-def cookie_of(net) -> str:
-    code, _, headers = post(net.console_url, {"email": MAX, "password": net.site.demo_password})
+def cookie_of(net, email: str = MAX) -> str:
+    code, _, headers = post(net.console_url, {"email": email,
+                                              "password": net.site.demo_password})
     assert code == 303 and headers["Location"] == "/partner"
     return headers["Set-Cookie"].split(";", 1)[0]
 
@@ -350,3 +351,31 @@ def test_kiosk_demo_and_serve_site_serve_the_console(data_dir, tmp_path):
         code, out, err = run.stop()
     assert code == 0, err
     assert f"http://localhost:{port}/partner (partner console)" in out
+
+
+def test_a_console_hears_only_what_changes_for_it(net):
+    """Another contact's presence and ring change nothing on this console: it gets no
+    message (with a hundred consoles open, each change had sent a hundred states)."""
+    url = net.console_url
+    origin = url.rsplit("/partner", 1)[0]
+    cookie = cookie_of(net)
+
+    async def messages() -> list[dict]:
+        ws = await open_socket(url, origin, cookie)
+        got = [json.loads(await ws.read_message())]
+        while got[-1]["status"] != "available":  # Max's own presence, as it comes
+            got.append(json.loads(await asyncio.wait_for(ws.read_message(), 20)))
+        erika = await open_socket(url, origin, cookie_of(net, "erika.musterfrau@abh.example.org"))
+        await erika.read_message()
+        await asyncio.to_thread(eventually, lambda: net.link.state.status(1) == "available")
+        await asyncio.to_thread(net.ring, contact=1)  # someone else's presence and ring
+        await asyncio.to_thread(net.ring, contact=MAX_ID)  # then Max's own
+        got.append(json.loads(await asyncio.wait_for(ws.read_message(), 20)))
+        ws.close()
+        erika.close()
+        return got
+
+    with ThreadPoolExecutor(1) as pool:  # playwright's loop may run in this thread
+        *first, second = pool.submit(asyncio.run, messages()).result(60)
+    assert first[-1]["rings"] == []
+    assert [r["topic"] for r in second["rings"]] == ["Arbeit"]  # the very next message

@@ -52,6 +52,7 @@ class Page:
     token: str
     contact: int
     shown: dict[str, Ring] = field(default_factory=dict)
+    sent: str = ""  # the last state message, not sent again while it stays the same
 
 
 def ended_note(ring: Ring | None, last: Ring, contact: int) -> str:
@@ -161,8 +162,12 @@ class PartnerConsole:
                    "agency": agency.name if agency else "",
                    "status": state.status(page.contact) or "",
                    "rings": [ring_view(r) for r in ringing], "gone": gone}
+        text = json.dumps(message, ensure_ascii=False)
+        if text == page.sent:  # another contact's ring or status: nothing new here
+            return
+        page.sent = text
         try:
-            page.socket.write_message(json.dumps(message, ensure_ascii=False))
+            page.socket.write_message(text)
         except Exception:  # closed meanwhile: its on_close detaches it
             log.debug("console page gone while pushing", exc_info=True)
 
