@@ -257,13 +257,13 @@ def test_the_example_notebook_runs_on_a_data_dir(tmp_path, monkeypatch):
     notebook = Path(__file__).resolve().parent.parent / "docs" / "evaluation.ipynb"
     cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
     room_db(tmp_path / "room.db", 6, "Jobcenter")
-    export(load_facts(tmp_path / "room.db"), tmp_path / "raum-1.stats.json", source="raum-1")
     monkeypatch.setenv("KIOSK_DATA_DIR", str(tmp_path))
     scope: dict = {}
     for cell in cells:
         exec(compile("".join(cell["source"]), str(notebook), "exec"), scope)
     assert scope["overview"].loc[("Gesamt", "alle"), "sessions"] == 6
-    assert scope["merged"]["overview"].iloc[0]["sessions"] == 6
+    # The worked example merges this room's export with a made-up room of four sessions.
+    assert scope["merged"]["overview"].iloc[0]["sessions"] == 6 + 4
     assert len(scope["charts"]) == 2
 
 

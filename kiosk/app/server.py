@@ -86,7 +86,7 @@ class HealthHandler(tornado.web.RequestHandler):
 
 def page_factory(view: type, link: RoomLink) -> Callable[[], Any]:
     def page() -> Any:
-        return view(link=link)
+        return view(link=link, device=True)  # the room's own page; elsewhere views only watch
     page.__name__ = view.__name__
     return page
 

@@ -40,9 +40,12 @@ BUS_ROLES: dict[str, tuple[frozenset[str], frozenset[str] | None]] = {
     "agent": (frozenset({"display"}), frozenset({"device.heartbeat", "ping"})),
     # Reads the state (snapshots and updates) and pings; sends no command.
     "viewer": (frozenset(ROLES), frozenset({"ping"})),
+    # One role's commands and nothing else: a notebook that asked for that role
+    # (kiosk.connect(role="counsellor")).
+    **{role: (frozenset({role}), None) for role in ROLES},
 }
 #: Bus roles that may read the room's state (snapshots and updates hold the notes).
-READERS = frozenset({"room", "operator", "viewer"})
+READERS = frozenset({"room", "operator", "viewer", *ROLES})
 #: ZAP domains of the two endpoints: every known key may send commands (its bus
 #: role limits what); only readers may subscribe to updates.
 COMMAND_DOMAIN, UPDATE_DOMAIN = "commands", "updates"

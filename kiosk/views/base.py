@@ -1,9 +1,13 @@
 """What every room view shares: the link, safe watchers on shared state, styles.
 
 Views only show and forward: they read the mirrored :class:`RoomState` and
-turn a user's action into one bus command. Watchers on the shared state are
-owned by the view's browser session: each is wrapped so that one broken
-session cannot stop the others, and all are removed when the session ends.
+turn a user's action into one bus command. Only the room's own pages act: its
+page server builds them with ``device=True``. Anywhere else (a notebook, a
+preview, ``pn.serve``) a view is an observer: no heartbeat, no timers, and
+:meth:`RoomView.act` forwards nothing (and the room refuses every command of a
+link that ``kiosk.connect()`` made without a role). Watchers on the shared
+state are owned by the view's browser session: each is wrapped so that one
+broken session cannot stop the others, and all are removed when the session ends.
 """
 
 from __future__ import annotations
@@ -114,6 +118,10 @@ class RoomView(pn.viewable.Viewer):
 
     link = param.ClassSelector(class_=RoomLink, doc="The process's link to the room.")
     error = param.String(default="", doc="Why the last action failed, for the user.")
+    device = param.Boolean(default=False, constant=True, doc=(
+        "The room's own page, built by its page server for one of its devices or signed-in "
+        "staff: it forwards actions, sends its heartbeat and runs its timers. False (a "
+        "notebook, a preview): it only watches."))
 
     role = "counsellor"
     #: Order in which views hear of a change (lower first), and how long staff
@@ -176,7 +184,11 @@ class RoomView(pn.viewable.Viewer):
 
         The command leaves before the handler returns, so the room does not
         wait for the event loop's next turn; the reply is handled when it comes.
+        An observer sends nothing and says so.
         """
+        if not self.device:
+            self.error = self.watching_text
+            return
         try:
             future = self.link.post(self.role, name, **args)
         except BusError:
@@ -203,12 +215,17 @@ class RoomView(pn.viewable.Viewer):
         task.add_done_callback(self._pending.discard)
 
     offline_text = "Keine Verbindung zum Raum-Controller. Bitte kurz warten und erneut versuchen."
+    watching_text = "Diese Ansicht zeigt den Raum nur an und sendet nichts."
 
     def refused_text(self, reason: str) -> str:
         return f"Abgelehnt: {reason}"
 
-    def beacon(self, device: str, kind: str, label: str) -> Beacon:
-        """This page's heartbeat, reported as the room device ``device``."""
+    def beacon(self, device: str, kind: str, label: str) -> Beacon | pn.Spacer:
+        """This page's heartbeat, reported as the room device ``device``; an observer's is
+        an empty spacer (it is no device of the room)."""
+        if not self.device:
+            return pn.Spacer(width=0, height=0, margin=0, visible=False)
+
         def beat(info: dict[str, str]) -> None:
             try:
                 future = self.link.post(self.role, "device.heartbeat", device=device, kind=kind,

@@ -76,8 +76,9 @@ class KioskView(RoomView):
                             language=self.thanks_language if self.local == "thanks" else None)
 
     def _render(self, *events) -> None:
-        self._screen.screen = describe(self.state, self.choices, agency=self.link.agency,
-                                       idle=self.link.kiosk_idle)
+        screen = describe(self.state, self.choices, agency=self.link.agency,
+                          idle=self.link.kiosk_idle)
+        self._screen.screen = screen if self.device else {**screen, "idle": None}  # no timer
 
     def _on_phase(self, event) -> None:
         if event.new != "idle" and self.local in ("checkin", "languages", "thanks"):
