@@ -168,8 +168,10 @@ def keys_list(keys_dir: Path | None, data_dir: Path) -> None:
 @keys.command("add")
 @click.argument("name")
 @click.option("--role", "bus_role", required=True,
-              type=click.Choice(["room", "operator", "agent", "viewer", "console", "admin"]),
-              help="What the key may do on the bus (room bus: room, operator, agent, viewer; "
+              type=click.Choice(["room", "operator", "agent", "viewer", "console", "admin",
+                                 "counsellor", "kiosk", "display", "media"]),
+              help="What the key may do on the bus (room bus: room, operator, agent, viewer, "
+                   "or one role's commands: counsellor, kiosk, display, media, admin; "
                    "site bus: room, console, admin).")
 @keys_dir_option
 @data_dir_option
