@@ -12,7 +12,15 @@ from kiosk.room.state import PHASES, ROLES
 from kiosk.room.store import Store
 
 #: An appointment whose link is open while the tests run.
-SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).isoformat(timespec="seconds")
+#: Stands for "in five minutes" (an appointment whose link is already open), taken when
+#: the command is sent: a time taken at import lies in the past on a slow run.
+SOON = "<in five minutes>"
+
+
+def timed(args: dict) -> dict:
+    """``args`` with SOON as a time five minutes from now."""
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).isoformat(timespec="seconds")
+    return {k: soon if v == SOON else v for k, v in args.items()}
 VALID_ARGS = {
     "ping": {}, "checkin": {"code": "A-17"}, "language.set": {"language": "ar"},
     "session.start": {}, "session.end": {}, "room.reset": {},
@@ -124,7 +132,7 @@ def room_in(phase: str, store: Store) -> RoomController:
         if name in LATER:
             arg, attr = LATER[name]
             args = {**args, arg: getattr(ctl, attr)}
-        reply, _ = ctl.handle(Command(name, args, role))
+        reply, _ = ctl.handle(Command(name, timed(args), role))
         assert reply.ok, reply
         if name == "partner.invite":
             ctl.test_token = reply.data["token"]  # the last link, still unused
@@ -160,7 +168,7 @@ def test_command_in_phase(name, role, phase, tmp_path):
     ctl = room_in(phase, store)
     spec = COMMANDS[name]
     before_state, before_db, before_seq = ctl.state.to_updates(), dump(store), ctl.seq
-    args = VALID_ARGS[name]
+    args = timed(VALID_ARGS[name])
     if name in LATER:
         arg, attr = LATER[name]
         args = {**args, arg: getattr(ctl, attr, "no-such-secret-in-this-phase")}

@@ -172,7 +172,8 @@ async def _consent_log(live_room):
 
 @pytest.fixture
 def quick_idle_room(room_config):
-    room = ThreadedRoom(room_config.with_(idle_timeout=3.0, idle_warning=1.5)).start()
+    # The warning stays long enough for the accessibility scan of it on a loaded machine.
+    room = ThreadedRoom(room_config.with_(idle_timeout=6.0, idle_warning=4.0)).start()
     yield room
     room.stop()
 
@@ -190,7 +191,7 @@ def test_idle_reset_warns_then_wipes_and_a_touch_keeps_it(quick_idle_room, new_p
     page.get_by_role("button", name=t("en", "idle.stay")).click()  # still there
     expect(dialog).to_have_count(0)
     title(page, t("en", "welcome.title"))
-    expect(page.get_by_role("alertdialog")).to_contain_text(t("en", "idle.title"), timeout=5000)
+    expect(page.get_by_role("alertdialog")).to_contain_text(t("en", "idle.title"), timeout=8000)
     title(page, "Willkommen")  # nobody touched it: wiped
     expect(page.get_by_role("button", name="Schriftgröße: A 100 %")).to_be_visible()
     assert room.state.language == "de"
