@@ -59,16 +59,21 @@ MEMORY_RATIO = 1.1
 class Room:
     """The room process and the bench's bus client to it."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, dump: bool = False) -> None:
         self.data = tmp / "data"
         Keyring(self.data / "keys").init()
         self.port = free_port()
         conf = tmp / "room.toml"
         conf.write_text(f'[room]\ndata_dir = "{self.data}"\n\n[http]\nport = {self.port}\n'
                         '\n[bus]\nrouter = "tcp://127.0.0.1:0"\npub = "tcp://127.0.0.1:0"\n')
+        env = dict(os.environ)
+        if dump:  # scripts/debug/sitecustomize.py: the room's inner state on SIGUSR1
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [
+                str(ROOT / "scripts" / "debug"), env.get("PYTHONPATH")]))
+        self.dump = dump
         self.proc = subprocess.Popen([sys.executable, "-m", "kiosk", "serve", "--config",
                                       str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=open(tmp / "room.log", "w"))
+                                     stderr=open(tmp / "room.log", "w"), env=env)
         self.base = f"http://localhost:{self.port}"
         self.client: CommandClient | None = None
 
@@ -106,6 +111,12 @@ class Room:
                                  password=PASSWORD))["token"]
         return create_signed_value(cookie_secret(self.data), staff_cookie("raum-1"),
                                    token).decode()
+
+    async def dump_state(self) -> None:
+        """With ``--dump``: the room writes its inner state (see scripts/debug/)."""
+        if self.dump and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(2)
 
     async def stop(self) -> None:
         if self.client is not None:
@@ -164,11 +175,11 @@ async def talk(room: Room, shows, cookie: str, n: int) -> None:
     await shows("Willkommen")
 
 
-async def bench(talks: int, baseline_at: int) -> int:
+async def bench(talks: int, baseline_at: int, dump: bool = False) -> int:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
-        room = Room(Path(tmp))
+        room = Room(Path(tmp), dump)
         run = ThreadRunner()  # playwright's sync API, all on one thread of its own
         pw = await run(lambda: sync_playwright().start())
         try:
@@ -208,6 +219,7 @@ async def bench(talks: int, baseline_at: int) -> int:
                     await run(lambda: kiosk.locator("h1").get_by_text(heading).wait_for(
                         timeout=30_000))
                 except Exception:  # say what the kiosk shows, and keep the room's log
+                    await room.dump_state()
                     await run(lambda: kiosk.screenshot(path="/tmp/soak-kiosk.png"))
                     shown = await run(lambda: kiosk.locator("h1").all_inner_texts())
                     health = room.health()
@@ -229,6 +241,7 @@ async def bench(talks: int, baseline_at: int) -> int:
                 done = n
                 if n in (baseline_at, talks):
                     await asyncio.sleep(3)  # closes and sessions settle as between two talks
+                    await room.dump_state()
                     at[n] = room.health()["process"]
                     print(f"after talk {n}: {at[n]} ({time.monotonic() - started:.0f} s)",
                           flush=True)
@@ -295,11 +308,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--talks", type=int, default=500)
     parser.add_argument("--baseline", type=int, default=50, help="talk of the baseline")
+    parser.add_argument("--dump", action="store_true", help="the room writes its inner "
+                        "state to $KIOSK_DUMP (/tmp/kiosk-dump.txt) at the baseline, the "
+                        "last talk and a stop (scripts/debug/sitecustomize.py)")
     args = parser.parse_args()
     if not 0 < args.baseline < args.talks:
         parser.error("--baseline must lie between 0 and --talks")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    return asyncio.run(bench(args.talks, args.baseline))
+    return asyncio.run(bench(args.talks, args.baseline, args.dump))
 
 
 if __name__ == "__main__":
