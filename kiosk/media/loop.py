@@ -46,10 +46,6 @@ class LinkOn:
     def __init__(self, link: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.link, self.loop = link, loop
 
-    @property
-    def state(self) -> Any:
-        return self.link.state
-
     async def send(self, role: str, name: str, /, **args: Any) -> Any:
         return await call_on(self.loop, self.link.send(role, name, **args))
 
