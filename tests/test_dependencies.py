@@ -105,6 +105,13 @@ def test_the_guard_names_a_changed_websocket_route(monkeypatch):
         server.check()
 
 
+def test_the_guard_names_panels_session_check(monkeypatch):
+    monkeypatch.delattr(type(server.panel_state), "_unblocked")
+    with pytest.raises(DependencyError, match=rf"panel {version('panel')}: "
+                       r"panel\.io\.state\.state\._unblocked"):
+        server.check()
+
+
 async def test_a_vp8_partner_reaches_the_display_without_being_decoded(live_room, monkeypatch):
     decoded_in: list[threading.Thread] = []  # the thread of every VP8 decode in this process
     decode = Vp8Decoder.decode

@@ -3,13 +3,16 @@ idle reset, and axe-core over all of it."""
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
 from conftest import ThreadedRoom, axe_findings
+from panel.io.state import set_curdoc
 from playwright.sync_api import expect
 
 from kiosk.i18n import LOCALES, catalog, direction, languages, local_date, native_name, t, tag
+from kiosk.views.kiosk import KioskView
 
 LANGS = languages()
 PARTNER = {"name": "Frau Demir", "agency": "Ausländerbehörde", "role": "Sachbearbeitung",
@@ -136,6 +139,34 @@ def test_switching_language_keeps_what_is_on_the_screen(live_room, new_page, axe
     expect(page.locator(".page.high-contrast")).to_have_count(1)
     assert page.locator("h1").evaluate("e => getComputedStyle(e).fontSize") == "60px"  # 2em·150%
     check(page, axe_source, "tr", "survey in high contrast at 150 %")
+
+
+def test_a_tap_in_the_instant_the_room_changes_shows_both(live_room, new_page):
+    """The room's change reaches the view outside its browser session (the mirror's
+    update), the tap inside it. Panel queues the first for the session's next tick; had the
+    view rendered it there and then, the queued screen (still at 100 %) would land after
+    the tap's and undo it. Under load this kept the thank-you screen from ever showing."""
+    page = new_page(live_room.urls["kiosk"])
+    title(page, "Willkommen")
+    view, = [o for o in gc.get_objects() if isinstance(o, KioskView) and o.device]
+    (model, _), = view._screen._models.values()
+    state = live_room.room.link.state
+
+    def tap(event) -> None:  # after the kiosk's own watcher, in the same instant
+        with set_curdoc(model.document):
+            view._on_action({"action": "size"})
+
+    async def arm():
+        return state.param.watch(tap, ["phase"], precedence=100)
+    watcher = live_room.call(arm())
+    try:
+        assert live_room.command("session.start").ok
+        title(page, "Ihr Gespräch")
+        expect(page.get_by_role("button", name="Schriftgröße: A 150 %")).to_be_visible()
+    finally:
+        async def disarm():
+            state.param.unwatch(watcher)
+        live_room.call(disarm())
 
 
 def test_consent_no_and_withdrawal(live_room, new_page):

@@ -16,6 +16,7 @@ from bokeh.server.server import BaseServer
 from bokeh.server.tornado import BokehTornado
 from bokeh.server.urls import per_app_patterns
 from panel.io.server import WSHandler, get_server
+from panel.io.state import state as panel_state
 from tornado.ioloop import IOLoop
 
 from kiosk.access import web as access
@@ -53,7 +54,7 @@ def check() -> None:
     The websocket patch is quiet when it misses: the route must still be Bokeh's
     ``/ws`` in ``per_app_patterns``, read when the server is built, with Panel's
     handler on it (or ours); ``build_server`` and the room read ``Server._tornado``
-    and ``Server._http``.
+    and ``Server._http``; the views ask Panel's ``state._unblocked``.
     """
     handlers = [handler for pattern, handler in per_app_patterns if pattern == r"/ws"]
     problems = []
@@ -66,6 +67,9 @@ def check() -> None:
     if not {"_tornado", "_http"} <= set(BaseServer.__init__.__code__.co_names):
         problems.append(("bokeh", "Server._tornado, Server._http",
                          "the Tornado application and HTTP server of a Bokeh Server"))
+    if not callable(getattr(panel_state, "_unblocked", None)):
+        problems.append(("panel", "panel.io.state.state._unblocked",
+                         "whether a view may change its session's models now (views/base.py)"))
     if problems:
         raise DependencyError(problems)
 

@@ -370,6 +370,12 @@ class ProbeResult:
         return [result.line() for result in self.results]
 
 
+#: 437 Allocation Mismatch: the server still holds state for this client address (a
+#: retransmitted request of a slow exchange); RFC 8656 §7.4 says to retry from another
+#: address, which a new endpoint is.
+_MISMATCH_TRIES = 3
+
+
 class _Sink(asyncio.DatagramProtocol):
     """Discards relayed data and reports when the allocation is gone."""
 
@@ -390,9 +396,17 @@ async def _probe_url(url: TurnUrl, credentials: TurnCredentials, static: bool,
 
     try:
         async with asyncio.timeout(timeout):
-            transport, sink = await create_turn_endpoint(
-                _Sink, (url.host, url.port), credentials.username, credentials.credential,
-                lifetime=60, ssl=context, transport=url.transport)
+            for attempt in range(_MISMATCH_TRIES):
+                try:
+                    transport, sink = await create_turn_endpoint(
+                        _Sink, (url.host, url.port), credentials.username,
+                        credentials.credential, lifetime=60, ssl=context,
+                        transport=url.transport)
+                    break
+                except stun.TransactionFailed as exc:
+                    code, _ = exc.response.attributes.get("ERROR-CODE", (0, ""))
+                    if code != 437 or attempt == _MISMATCH_TRIES - 1:
+                        raise
     except TimeoutError:
         return failed(UNREACHABLE, f"no answer within {timeout:g} s")
     except stun.TransactionTimeout:

@@ -8,6 +8,10 @@ preview, ``pn.serve``) a view is an observer: no heartbeat, no timers, and
 link that ``kiosk.connect()`` made without a role). Watchers on the shared
 state are owned by the view's browser session: each is wrapped so that one
 broken session cannot stop the others, and all are removed when the session ends.
+A watcher that fires outside its session (the mirror's update, a timer) runs on the
+session's next tick, where it renders what holds then: Panel would otherwise queue the
+change it computed now, and a newer change made in the session meanwhile (the thank-you
+after a reply) would be overwritten by the older one when the queue runs.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import html
 import logging
 from collections.abc import Callable, Iterable
 
 import panel as pn
 import param
+from panel.io.state import set_curdoc
 
 from kiosk.exceptions import BusError
 from kiosk.room.link import RoomLink
@@ -134,7 +140,9 @@ class RoomView(pn.viewable.Viewer):
         super().__init__(**params)
         self._watchers: list[tuple[param.Parameterized, param.parameterized.Watcher]] = []
         self._pending: set[asyncio.Task] = set()
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        doc = pn.state.curdoc
+        self._doc = doc if doc is not None and doc.session_context is not None else None
+        if self._doc is not None:
             pn.state.on_session_destroyed(lambda ctx: self.detach())
 
     @property
@@ -151,13 +159,24 @@ class RoomView(pn.viewable.Viewer):
         """
         due: list[asyncio.TimerHandle] = []
 
-        def safe(*events, _fn=fn) -> None:
-            due.clear()
+        def run(*events) -> None:
             try:
-                _fn(*events)
+                fn(*events)
             except Exception:  # one broken session must not freeze the others
                 log.exception("view update failed; detaching this view")
                 self.detach()
+
+        def in_session(*events) -> None:
+            if self._watchers:  # not detached meanwhile
+                with set_curdoc(self._doc):
+                    run(*events)
+
+        def safe(*events) -> None:
+            due.clear()
+            if self._doc is not None and not pn.state._unblocked(self._doc):
+                self._doc.add_next_tick_callback(functools.partial(in_session, *events))
+            else:
+                run(*events)
 
         def later(*events) -> None:
             if due:
