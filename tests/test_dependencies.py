@@ -17,7 +17,7 @@ from bokeh.server.views.ws import WSHandler as BokehWSHandler
 from conftest import until
 from media_calls import Display, TimedBot, command, consent
 
-from kiosk.app import server
+from kiosk.app import server, writes
 from kiosk.exceptions import DependencyError
 from kiosk.media import rates, relay
 
@@ -25,6 +25,7 @@ from kiosk.media import rates, relay
 def test_the_installed_versions_pass_the_guard(monkeypatch):
     relay.check()
     server.check()
+    writes.check()
     # ... and still do once the patches are in place (restored after the test).
     monkeypatch.setattr(receiver_module, "decoder_worker", receiver_module.decoder_worker)
     monkeypatch.setattr(server, "per_app_patterns", list(server.per_app_patterns))
@@ -103,6 +104,14 @@ def test_the_guard_names_a_changed_websocket_route(monkeypatch):
     with pytest.raises(DependencyError, match=rf"panel {version('panel')}: "
                        r"panel\.io\.server\.WSHandler on '/ws'"):
         server.check()
+
+
+def test_the_guard_names_panels_write_queue(monkeypatch):
+    from panel.io import document
+    monkeypatch.delattr(document, "_WRITE_BLOCK")
+    with pytest.raises(DependencyError, match=rf"panel {version('panel')}: "
+                       r"panel\.io\.document\._WRITE_BLOCK"):
+        writes.install()
 
 
 def test_the_guard_names_panels_session_check(monkeypatch):

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from conftest import ThreadedRoom, axe_findings
+from panel.io import document
 from panel.io.state import set_curdoc
 from playwright.sync_api import expect
 
@@ -167,6 +168,28 @@ def test_a_tap_in_the_instant_the_room_changes_shows_both(live_room, new_page):
         async def disarm():
             state.param.unwatch(watcher)
         live_room.call(disarm())
+
+
+def test_a_change_queued_as_panel_ends_its_last_write_still_goes_out(live_room, new_page):
+    """Panel queues a page's change while an earlier write of the page goes out, and
+    lifts its mark when that write is done: a change queued in between stayed in the queue
+    (in the soak, /kiosk kept the survey after the talk had ended). The room's loop sets
+    the stage in one step: the mark is up, a tap's change is queued behind it, the
+    earlier write ends."""
+    page = new_page(live_room.urls["kiosk"])
+    title(page, "Willkommen")
+    view, = [o for o in gc.get_objects() if isinstance(o, KioskView) and o.device]
+    (model, _), = view._screen._models.values()
+    doc = model.document
+
+    async def race():
+        document._WRITE_BLOCK[doc] = True  # an earlier write is going out
+        with set_curdoc(doc):
+            view._on_action({"action": "size"})  # queued behind it
+        del document._WRITE_BLOCK[doc]  # the earlier write is done
+        assert doc in document._WRITE_MSGS
+    live_room.call(race())
+    expect(page.get_by_role("button", name="Schriftgröße: A 150 %")).to_be_visible()
 
 
 def test_consent_no_and_withdrawal(live_room, new_page):

@@ -21,6 +21,7 @@ from tornado.ioloop import IOLoop
 
 from kiosk.access import web as access
 from kiosk.access.pairing_page import routes as pairing_routes
+from kiosk.app import writes
 from kiosk.exceptions import DependencyError
 from kiosk.handout.page import routes as summary_routes
 from kiosk.room.link import RoomLink
@@ -106,6 +107,7 @@ def build_server(link: RoomLink, *, address: str, port: int, origins: list[str],
     """
     check()
     _use_nodelay_websocket()
+    writes.install()
     routes = {name: page_factory(view, link) for name, (view, _) in PAGES.items()}
     titles = {name: title for name, (_, title) in PAGES.items()}
     if facts is not None:
