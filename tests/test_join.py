@@ -110,6 +110,39 @@ def test_the_display_shows_an_admitted_partner(live_room, new_page):
     expect(display.get_by_text("Das Video ist pausiert")).to_be_visible()
 
 
+def test_the_display_connects_to_a_waiting_partner_unseen_and_shows_them_at_once(
+        live_room, new_page):
+    """While the partner waits, the display is connected to them already, with no tile and
+    no frame (the consent gate holds them back); admitted with consent, the picture comes
+    over that same connection, without a new one."""
+    assert live_room.command("session.start").ok
+    partner_id, link = invite(live_room)
+    display = new_page(live_room.urls["display"])
+    partner = new_page(link)
+    partner.get_by_role("button", name="Beitreten").click()
+    expect(partner.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
+    engine = live_room.room.engine
+    eventually(lambda: pull_of(engine, partner_id) is not None, timeout=15)
+    ahead = pull_of(engine, partner_id)
+    eventually(lambda: engine.calls[ahead].pc.connectionState == "connected", timeout=15)
+    time.sleep(1.0)  # a second of the partner's frames at the gate
+    expect(display.locator("figure.tile")).to_have_count(0)
+    assert display.evaluate("window.kioskFramesDecoded()") == 0
+    assert engine.counters()[partner_id]["to_display"] == 0
+
+    assert live_room.command("partner.admit", partner=partner_id).ok
+    assert display.evaluate("window.kioskFramesDecoded()") == 0  # admitted, no consent yet
+    assert live_room.command("consent.answer", as_="kiosk", partner=partner_id, yes=True,
+                             version="de:test").ok
+    expect(display.locator("figure.tile figcaption")).to_have_text("Herr Kaya · Jobcenter")
+    eventually(lambda: display.evaluate("window.kioskFramesDecoded()") >= 10, timeout=15)
+    assert pull_of(engine, partner_id) == ahead  # the connection made while they waited
+    assert live_room.command("consent.withdraw", as_="kiosk", partner=partner_id,
+                             version="de:test").ok
+    expect(display.locator("figure.tile")).to_have_count(0)
+    eventually(lambda: pull_of(engine, partner_id) is None, timeout=15)
+
+
 def test_in_the_demo_a_simulated_partner_answers_the_link(room_config, new_page):
     from conftest import ThreadedRoom
 

@@ -34,9 +34,13 @@ export function render({ model, el }) {
     const resource = res.headers.get("Location");
     await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
     video.srcObject = stream;
-    video.play().catch(() => { video.muted = true; video.play().catch(() => {}); });
+    if (video.isConnected) play(video);  // a tile pulled ahead plays once it is shown
     return { pc, resource };
   }
+  const play = (video) => {
+    if (video.srcObject && video.paused)
+      video.play().catch(() => { video.muted = true; video.play().catch(() => {}); });
+  };
   const hangUp = (call) => {
     clearTimeout(call.retry);
     if (call.pc) call.pc.close();
@@ -110,12 +114,17 @@ export function render({ model, el }) {
     }
   }
 
+  // Tiles on the stage, and those pulled ahead unseen (people in the lobby or waiting for
+  // consent: the room lets no frame of theirs through before; then it starts at once).
   function syncTiles() {
     const wanted = new Map((model.tiles || []).map((t) => [t.key, t]));
+    const ahead = new Map((model.standby || []).map((t) => [t.key, t]));
     for (const [key, call] of calls) {
-      if (key !== "self" && !wanted.has(key)) { hangUp(call); call.el.remove(); calls.delete(key); }
+      if (key !== "self" && !wanted.has(key) && !ahead.has(key)) {
+        hangUp(call); call.el.remove(); calls.delete(key);
+      }
     }
-    for (const [key, t] of wanted) {
+    for (const [key, t] of [...ahead, ...wanted]) {
       const known = calls.get(key);
       if (known) { known.el.querySelector("figcaption bdi").textContent = t.caption; continue; }
       const fig = figure(`tile tile-${t.kind}`, t.caption, t.caption, t.kind === "screen");
@@ -127,6 +136,7 @@ export function render({ model, el }) {
     // Screens first (the large area), then the people in the order the room gave.
     const order = [...wanted.values()].sort((a, b) => (b.kind === "screen") - (a.kind === "screen"));
     videos.replaceChildren(...order.map((t) => calls.get(t.key).el));
+    for (const t of order) play(calls.get(t.key).el.querySelector("video"));
     const people = order.filter((t) => t.kind !== "screen").length;
     videos.dataset.people = String(people);
     stage.classList.toggle("with-video", wanted.size > 0);
@@ -165,6 +175,6 @@ export function render({ model, el }) {
   syncTiles();
   new ResizeObserver(fit).observe(body);
   model.on(["head", "side", "lang", "dir"], syncText);
-  model.on(["tiles", "self_view"], syncTiles);
+  model.on(["tiles", "standby", "self_view"], syncTiles);
   model.on("remove", () => { for (const call of calls.values()) hangUp(call); calls.clear(); });
 }

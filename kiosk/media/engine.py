@@ -554,7 +554,7 @@ class MediaEngine:
         if call.video_receiver is None:
             return
         loop = asyncio.get_running_loop()
-        for delay in (0.2, 1.0):
+        for delay in (0.0, 0.2, 1.0):
             loop.call_later(delay, relay.request_keyframe, call.video_receiver)
 
     @on_own_loop

@@ -20,7 +20,7 @@ from kiosk.resources import ASSETS
 from kiosk.room.state import Note, Step
 from kiosk.views.base import STYLES, RoomView, escape, local_time
 from kiosk.views.kiosk_screen import step_meta
-from kiosk.views.tiles import reconnecting, tiles_for
+from kiosk.views.tiles import reconnecting, standby_for, tiles_for
 
 PAIRING_STYLES = """
 .pairing { display: flex; gap: 2rem; align-items: center; background: #eef3f8;
@@ -80,6 +80,8 @@ class DisplayStage(JSComponent):
 
     tiles = param.List(default=[], doc="Tiles to show: [{key, partner, kind, url, audio, "
                                        "caption}] (see kiosk.views.tiles).")
+    standby = param.List(default=[], doc="Tiles to connect to unseen, for a picture that "
+                                         "starts at once when shown (tiles.standby_for).")
     self_view = param.Dict(default=None, allow_None=True,
                            doc="{'label'} of the room's own picture, shown while tiles are.")
     head = param.String(default="", doc="Room, title, topics and notices (escaped HTML).")
@@ -149,4 +151,5 @@ class DisplayView(RoomView):
             side = f"<p class='lead'>{escape(t(lang, 'welcome.lead'))}</p>"
         self._stage.param.update(
             head=head + self._notices(lang), side=side, lang=tag(lang), dir=direction(lang),
-            tiles=tiles_for(state), self_view={"label": t(lang, "display.self_view")})
+            tiles=tiles_for(state), standby=standby_for(state),
+            self_view={"label": t(lang, "display.self_view")})

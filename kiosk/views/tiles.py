@@ -11,7 +11,10 @@ on loopback. Its ``kind`` says where it goes on the stage:
   beside it (``display_stage.css``, ``display_stage.js``).
 
 Only people admitted by the counsellor with the client's consent are shown,
-at most three, and nobody during a privacy pause.
+at most three, and nobody during a privacy pause. The display pulls the people
+waiting in the lobby or for consent ahead, unseen (:func:`standby_for`): the
+room's consent gate lets none of their frames through until they may be shown,
+and then the picture starts at once instead of after a new connection.
 """
 
 from __future__ import annotations
@@ -58,6 +61,17 @@ def reconnecting(state: RoomState) -> list[Partner]:
     if state.privacy:
         return []
     return [p for p in state.partners if p.media_allowed and p.state == "reconnecting"]
+
+
+def standby_for(state: RoomState) -> list[dict[str, Any]]:
+    """People of the talk whose picture may be shown soon (waiting in the lobby, for
+    consent, or behind a privacy pause): the display connects to them unseen."""
+    if state.phase != "consulting":
+        return []
+    on_stage = {p.id for p in shown(state)}
+    return [person_tile(p) for p in state.partners
+            if p.id not in on_stage and p.state in ("lobby", "connected")
+            and p.consent not in ("declined", "withdrawn")][:MAX_PEOPLE]
 
 
 def tiles_for(state: RoomState) -> list[dict[str, Any]]:
