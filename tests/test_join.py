@@ -74,13 +74,20 @@ def test_a_used_link_says_so_in_the_browser(live_room, new_page):
     assert second.locator("#self").count() == 0 and second.locator("#join").count() == 0
 
 
-def test_the_display_shows_an_admitted_partner(live_room, new_page):
-    assert live_room.command("session.start").ok
-    partner_id, link = invite(live_room)
-    display = new_page(live_room.urls["display"])
+def waiting_partner(room, new_page):
+    """A talk, /display open, and a partner who joined from the browser and waits in the
+    lobby: their id and the display's page."""
+    assert room.command("session.start").ok
+    partner_id, link = invite(room)
+    display = new_page(room.urls["display"])
     partner = new_page(link)
     partner.get_by_role("button", name="Beitreten").click()
     expect(partner.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
+    return partner_id, display
+
+
+def test_the_display_shows_an_admitted_partner(live_room, new_page):
+    partner_id, display = waiting_partner(live_room, new_page)
     expect(display.locator("figure.tile")).to_have_count(0)
     assert live_room.command("partner.admit", partner=partner_id).ok
     assert live_room.command("consent.answer", as_="kiosk", partner=partner_id, yes=True,
@@ -115,12 +122,7 @@ def test_the_display_connects_to_a_waiting_partner_unseen_and_shows_them_at_once
     """While the partner waits, the display is connected to them already, with no tile and
     no frame (the consent gate holds them back); admitted with consent, the picture comes
     over that same connection, without a new one."""
-    assert live_room.command("session.start").ok
-    partner_id, link = invite(live_room)
-    display = new_page(live_room.urls["display"])
-    partner = new_page(link)
-    partner.get_by_role("button", name="Beitreten").click()
-    expect(partner.get_by_role("heading", name="Sie werden gleich zugelassen")).to_be_visible()
+    partner_id, display = waiting_partner(live_room, new_page)
     engine = live_room.room.engine
     eventually(lambda: pull_of(engine, partner_id) is not None, timeout=15)
     ahead = pull_of(engine, partner_id)

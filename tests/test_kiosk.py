@@ -142,19 +142,26 @@ def test_switching_language_keeps_what_is_on_the_screen(live_room, new_page, axe
     check(page, axe_source, "tr", "survey in high contrast at 150 %")
 
 
+def open_kiosk(room, new_page):
+    """/kiosk at its welcome screen: the page, the room's KioskView serving it and that
+    view's Bokeh document (the browser session)."""
+    page = new_page(room.urls["kiosk"])
+    title(page, "Willkommen")
+    view, = [o for o in gc.get_objects() if isinstance(o, KioskView) and o.device]
+    (model, _), = view._screen._models.values()
+    return page, view, model.document
+
+
 def test_a_tap_in_the_instant_the_room_changes_shows_both(live_room, new_page):
     """The room's change reaches the view outside its browser session (the mirror's
     update), the tap inside it. Panel queues the first for the session's next tick; had the
     view rendered it there and then, the queued screen (still at 100 %) would land after
     the tap's and undo it. Under load this kept the thank-you screen from ever showing."""
-    page = new_page(live_room.urls["kiosk"])
-    title(page, "Willkommen")
-    view, = [o for o in gc.get_objects() if isinstance(o, KioskView) and o.device]
-    (model, _), = view._screen._models.values()
+    page, view, doc = open_kiosk(live_room, new_page)
     state = live_room.room.link.state
 
     def tap(event) -> None:  # after the kiosk's own watcher, in the same instant
-        with set_curdoc(model.document):
+        with set_curdoc(doc):
             view._on_action({"action": "size"})
 
     async def arm():
@@ -176,11 +183,7 @@ def test_a_change_queued_as_panel_ends_its_last_write_still_goes_out(live_room, 
     (in the soak, /kiosk kept the survey after the talk had ended). The room's loop sets
     the stage in one step: the mark is up, a tap's change is queued behind it, the
     earlier write ends."""
-    page = new_page(live_room.urls["kiosk"])
-    title(page, "Willkommen")
-    view, = [o for o in gc.get_objects() if isinstance(o, KioskView) and o.device]
-    (model, _), = view._screen._models.values()
-    doc = model.document
+    page, view, doc = open_kiosk(live_room, new_page)
 
     async def race():
         document._WRITE_BLOCK[doc] = True  # an earlier write is going out
